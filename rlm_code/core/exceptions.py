@@ -1,0 +1,160 @@
+"""Typed errors of the provider layer.
+
+Callers catch one base, `ModelError`; its children say what went wrong and every message
+says what to do next. Adapters map SDK and HTTP errors onto these once, at their boundary.
+
+    RLMCodeError
+    ├── ConfigError                  a config file or setting is malformed
+    └── ModelError                   anything about providers, models and calls
+        ├── InvalidInputError        bad argument (empty prompt, wrong type); also a ValueError
+        ├── ProviderNotFoundError    unknown provider id or alias
+        ├── MissingAPIKeyError       no key in the argument, env vars or key store
+        ├── InvalidAPIKeyFormatError key does not have the provider's prefix (never echoed)
+        ├── SDKNotInstalledError     provider SDK missing; message has the exact pip command
+        ├── NotConnectedError        generate called before connect
+        ├── ModelNotFoundError       the provider does not know the model
+        ├── ProviderConnectionError  cannot reach the server (refused, DNS, reset)
+        ├── AuthenticationError      401/403: key rejected
+        ├── RateLimitError           429; carries `retry_after` seconds when the provider said
+        ├── ModelTimeoutError        connect or read timeout; also a TimeoutError
+        └── ProviderError            5xx, HTML pages, malformed or truncated answers
+            └── ResponseFormatError  the answer could not be parsed (bad JSON, bad stream)
+
+No message, repr or attribute of these errors holds an API key: text passes through
+`rlm_code.core.redact.redact` when the error is rendered.
+"""
+
+from __future__ import annotations
+
+from rlm_code.core.redact import redact
+
+
+class RLMCodeError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
+
+    def __str__(self) -> str:
+        return redact(super().__str__())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+
+class ConfigError(RLMCodeError):
+    """A config file or setting cannot be used. The message names the file and line."""
+
+
+class ModelError(RLMCodeError):
+    """Base of all provider and model errors.
+
+    Attributes:
+        provider: provider id the error is about, when known.
+        status_code: HTTP status of the failed call, when there was one.
+        retry_after: seconds the provider asked us to wait (rate limits), when it said.
+    """
+
+    default_hint = ""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+        hint: str | None = None,
+    ) -> None:
+        hint = self.default_hint if hint is None else hint
+        text = message.rstrip()
+        if hint and hint not in text:
+            text = f"{text.rstrip('.')}. {hint}"
+        super().__init__(text)
+        self.provider = provider
+        self.status_code = status_code
+        self.retry_after = retry_after
+
+
+class InvalidInputError(ModelError, ValueError):
+    """An argument is unusable (empty prompt, wrong type, bad model name)."""
+
+
+class ProviderNotFoundError(ModelError):
+    """The provider id or alias is not in the registry."""
+
+    default_hint = "Run `rlm-code providers` to see the supported ids."
+
+
+class MissingAPIKeyError(ModelError):
+    """No API key was found for a provider that needs one."""
+
+
+class InvalidAPIKeyFormatError(ModelError):
+    """The key does not look like the provider's keys. The key itself is never shown."""
+
+
+class SDKNotInstalledError(ModelError):
+    """The provider's SDK is not installed; the message holds the exact install command."""
+
+
+class NotConnectedError(ModelError):
+    """A call needs a connection and there is none."""
+
+    default_hint = "Connect first, e.g. connect_to_model('ollama/llama3.2') or `/connect`."
+
+
+class ModelNotFoundError(ModelError):
+    """The provider does not serve the requested model."""
+
+
+class ProviderConnectionError(ModelError):
+    """The provider's server could not be reached."""
+
+    default_hint = "Check that the server is running and the base URL is right."
+
+
+class AuthenticationError(ModelError):
+    """The provider rejected the key (HTTP 401 or 403)."""
+
+    default_hint = "Check the API key (env var or `api_key=`) and its permissions."
+
+
+class RateLimitError(ModelError):
+    """The provider is rate limiting us (HTTP 429)."""
+
+    default_hint = "Wait and retry, or lower the request rate."
+
+
+class ModelTimeoutError(ModelError, TimeoutError):
+    """The call did not finish within its connect or read timeout."""
+
+    default_hint = "Raise the timeout (config `timeouts`) or try again."
+
+
+class ProviderError(ModelError):
+    """The provider failed: a 5xx, an HTML error page, or an answer we cannot use."""
+
+
+class ResponseFormatError(ProviderError):
+    """The provider's answer could not be parsed (malformed JSON, broken stream)."""
+
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigError",
+    "InvalidAPIKeyFormatError",
+    "InvalidInputError",
+    "MissingAPIKeyError",
+    "ModelError",
+    "ModelNotFoundError",
+    "ModelTimeoutError",
+    "NotConnectedError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderNotFoundError",
+    "RLMCodeError",
+    "RateLimitError",
+    "ResponseFormatError",
+    "SDKNotInstalledError",
+]

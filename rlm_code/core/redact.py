@@ -1,0 +1,92 @@
+"""Keep API keys out of everything the project prints, logs or raises.
+
+Two layers, because one is not enough:
+
+1. Every key the connector touches is registered here (`register_secret`), and `redact`
+   replaces each registered value wherever it appears, whatever its shape.
+2. Shape patterns catch keys we never saw (a key inside a provider's error body, a URL with
+   `?key=`, an `Authorization` header echoed back by a proxy).
+
+`ModelError.__str__` and the `rlm_code` logger filter both run text through `redact`, so a key
+cannot leave through an exception message, a log line (DEBUG included) or a status dict.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+
+MASK = "[REDACTED]"
+
+_lock = threading.Lock()
+_secrets: set[str] = set()
+_secret_re: re.Pattern[str] | None = None
+
+# Shapes of credentials: provider key prefixes, bearer tokens, key headers and query values.
+_PATTERNS = re.compile(
+    r"(?:sk-ant-|sk-proj-|sk-or-|sk-)[A-Za-z0-9_\-]{6,}"
+    r"|AIza[0-9A-Za-z_\-]{6,}"
+    r"|(?i:bearer)\s+[A-Za-z0-9_\-\.=:/+]{6,}"
+    r"|(?i:(?:x-api-key|x-goog-api-key|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9_\-\.]{6,}"
+    r"|(?<=[?&])key=[^&\s\"'#]+"
+)
+
+_MIN_SECRET_LEN = 6  # shorter values would mask ordinary words
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a key so that `redact` masks it wherever it shows up later."""
+    global _secret_re
+    if not value or not isinstance(value, str) or len(value) < _MIN_SECRET_LEN:
+        return
+    with _lock:
+        if value in _secrets:
+            return
+        _secrets.add(value)
+        ordered = sorted(_secrets, key=len, reverse=True)
+        _secret_re = re.compile("|".join(re.escape(s) for s in ordered))
+
+
+def _mask_match(match: re.Match[str]) -> str:
+    text = match.group(0)
+    lowered = text.lower()
+    if lowered.startswith("bearer"):
+        return "Bearer " + MASK
+    if text.startswith("key="):
+        return "key=" + MASK
+    for sep in (":", "="):
+        head, found, _ = text.partition(sep)
+        if found and not lowered.startswith(("sk-", "aiza")):
+            return head + sep + " " + MASK
+    return MASK
+
+
+def redact(text: str) -> str:
+    """Return `text` with every registered secret and every key-shaped value masked."""
+    if not text:
+        return text
+    pattern = _secret_re
+    if pattern is not None:
+        text = pattern.sub(MASK, text)
+    return _PATTERNS.sub(_mask_match, text)
+
+
+class RedactingFilter(logging.Filter):
+    """Logging filter that renders the record once and masks secrets in the result."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string must not break logging
+            message = str(record.msg)
+        record.msg = redact(message)
+        record.args = None
+        return True
+
+
+def install_log_redaction(logger_name: str = "rlm_code") -> None:
+    """Attach the redacting filter to the project's logger and to its handlers' output."""
+    logger = logging.getLogger(logger_name)
+    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+        logger.addFilter(RedactingFilter())
