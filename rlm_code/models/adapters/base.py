@@ -1,0 +1,139 @@
+"""The adapter contract, and the table that maps an adapter type to its implementation.
+
+An adapter owns one connection's client (an HTTP pool or an SDK client), created when the
+connection is made and reused by every call until `close()`. It turns a `ChatRequest` into
+the provider's wire format and the answer back into a `Completion` or text chunks, reporting
+the provider's own token counts. It maps every failure to a typed `ModelError` at its
+boundary; nothing else escapes.
+
+The table `ADAPTERS` names each implementation by import path, so importing this module loads
+no HTTP stack and no SDK; `load_adapter` imports one when a connection first needs it.
+Adding an adapter is one new module plus one row here (a test checks every registry adapter
+type has a row and that each row's class declares the same `adapter_type`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from rlm_code.core.config import RetrySettings, TimeoutSettings
+from rlm_code.core.exceptions import SDKNotInstalledError
+from rlm_code.models.providers.registry import ProviderSpec
+from rlm_code.models.types import ChatRequest, Completion, StreamState
+
+ADAPTERS: dict[str, str] = {
+    "ollama": "rlm_code.models.adapters.ollama:OllamaAdapter",
+    "openai": "rlm_code.models.adapters.openai_sdk:OpenAIAdapter",
+    "anthropic": "rlm_code.models.adapters.anthropic_sdk:AnthropicAdapter",
+    "gemini": "rlm_code.models.adapters.gemini_sdk:GeminiAdapter",
+    "openai_compatible": "rlm_code.models.adapters.openai_compatible:OpenAICompatibleAdapter",
+}
+
+# Install commands shown when an SDK is missing: the extra, then the SDK's own minimum.
+SDK_INSTALL = {
+    "openai": ('pip install "rlm-code[openai]"', 'pip install "openai>=2.8.1"'),
+    "anthropic": ('pip install "rlm-code[anthropic]"', "pip install anthropic"),
+    "google.genai": ('pip install "rlm-code[gemini]"', 'pip install "google-genai>=1.52.0"'),
+}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Everything an adapter needs to reach one model. The key is kept out of `repr`."""
+
+    spec: ProviderSpec
+    model: str
+    base_url: str
+    api_key: str | None = field(default=None, repr=False)
+    timeouts: TimeoutSettings = field(default_factory=TimeoutSettings)
+    retry: RetrySettings = field(default_factory=RetrySettings)
+
+    @property
+    def provider_id(self) -> str:
+        return self.spec.provider_id
+
+
+class Adapter(ABC):
+    """One provider connection. Sync and async calls may run concurrently on one instance."""
+
+    adapter_type: ClassVar[str]
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+
+    def __repr__(self) -> str:
+        e = self.endpoint
+        return f"{type(self).__name__}(provider={e.provider_id!r}, model={e.model!r})"
+
+    def check(self) -> str:
+        """Connect-time check; returns the model name to use. Default: no network I/O."""
+        return self.endpoint.model
+
+    @abstractmethod
+    def complete(self, request: ChatRequest) -> Completion:
+        """One whole reply."""
+
+    @abstractmethod
+    def stream(self, request: ChatRequest, state: StreamState) -> Iterator[str]:
+        """Text chunks as they arrive; usage and completion are written to `state`."""
+
+    @abstractmethod
+    async def acomplete(self, request: ChatRequest) -> Completion:
+        """Async twin of `complete`."""
+
+    @abstractmethod
+    def astream(self, request: ChatRequest, state: StreamState) -> AsyncIterator[str]:
+        """Async twin of `stream`."""
+
+    def list_models(self) -> list[str]:
+        """The models the provider says this account can use."""
+        return []
+
+    def close(self) -> None:  # noqa: B027 - adapters without clients have nothing to release
+        """Release the connection's clients. Idempotent."""
+
+    async def aclose(self) -> None:
+        self.close()
+
+
+def load_adapter(adapter_type: str) -> type[Adapter]:
+    """The adapter class for an adapter type, imported on first use."""
+    target = ADAPTERS.get(adapter_type)
+    if target is None:
+        raise ValueError(f"no adapter for adapter type {adapter_type!r}")
+    module_name, _, class_name = target.partition(":")
+    cls: type[Adapter] = getattr(importlib.import_module(module_name), class_name)
+    return cls
+
+
+def require_sdk(module_name: str, provider: str) -> Any:
+    """Import a provider SDK, or raise `SDKNotInstalledError` with the exact pip command."""
+    try:
+        return importlib.import_module(module_name)
+    except ImportError:
+        extra, direct = SDK_INSTALL.get(module_name, (f"pip install {module_name}", ""))
+        alt = f" (or `{direct}`)" if direct else ""
+        raise SDKNotInstalledError(
+            f"the {provider} adapter needs the `{module_name}` package, which is not installed. "
+            f"Install it with `{extra}`{alt}",
+            provider=provider,
+        ) from None
+
+
+def openai_messages(request: ChatRequest) -> list[dict[str, str]]:
+    """Chat-completions messages: the system prompt first, then the turns."""
+    messages = [{"role": m.role, "content": m.content} for m in request.messages]
+    if request.system:
+        messages.insert(0, {"role": "system", "content": request.system})
+    return messages
+
+
+def as_count(value: object) -> int | None:
+    """A token count from a provider field; anything but a non-negative int is unknown."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value

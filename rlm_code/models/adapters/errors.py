@@ -1,0 +1,141 @@
+"""One mapping from an HTTP failure to a typed `ModelError`, shared by every adapter.
+
+The raw-HTTP adapters call `error_for_status` with the status, headers and body they got; the
+SDK adapters call it with the same facts taken from the SDK's exception. So a 429 is a
+`RateLimitError` with `retry_after` whichever way it arrived.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+
+from rlm_code.core.exceptions import (
+    AuthenticationError,
+    ModelError,
+    ModelNotFoundError,
+    ModelTimeoutError,
+    ProviderError,
+    RateLimitError,
+)
+
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504, 529})
+_MAX_DETAIL = 300
+
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait from `retry-after-ms` or `Retry-After` (seconds or an HTTP date)."""
+    if not headers:
+        return None
+    getter = headers.get
+    raw_ms = getter("retry-after-ms") or getter("Retry-After-Ms")
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000.0)
+        except ValueError:
+            pass
+    raw = getter("retry-after") or getter("Retry-After")
+    if not raw:
+        return None
+    raw = raw.strip()
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def error_detail(body: bytes | str | None) -> str:
+    """The provider's own error message from a body in any of the five wire formats."""
+    if not body:
+        return ""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    stripped = text.lstrip()
+    if stripped[:1] == "<" or stripped[:15].lower().startswith("<!doctype"):
+        return "the server answered with an HTML page, not the provider's API"
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return " ".join(text.split())[:_MAX_DETAIL]
+    message: object = None
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, dict):
+            message = err.get("message") or err.get("status") or err.get("type")
+        elif isinstance(err, str):
+            message = err
+        if message is None and isinstance(data.get("message"), str):
+            message = data["message"]
+    elif isinstance(data, list) and data and isinstance(data[0], dict):
+        return error_detail(json.dumps(data[0]))
+    if not isinstance(message, str):
+        message = " ".join(text.split())
+    return message[:_MAX_DETAIL]
+
+
+def error_for_status(
+    provider: str,
+    status: int,
+    body: bytes | str | None = None,
+    headers: Mapping[str, str] | None = None,
+    *,
+    model: str | None = None,
+) -> ModelError:
+    """The typed error for an HTTP error status from `provider`."""
+    detail = error_detail(body)
+    said = f": {detail}" if detail else ""
+    who = f"{provider} answered HTTP {status}{said}"
+    if status in (401, 403):
+        return AuthenticationError(
+            f"{provider} rejected the API key (HTTP {status}){said}",
+            provider=provider,
+            status_code=status,
+        )
+    if status == 429:
+        retry_after = parse_retry_after(headers)
+        wait = f"; it asked to wait {retry_after:g} s" if retry_after is not None else ""
+        return RateLimitError(
+            f"{provider} is rate limiting requests (HTTP 429){wait}{said}",
+            provider=provider,
+            status_code=status,
+            retry_after=retry_after,
+        )
+    if status == 404:
+        lowered = detail.lower()
+        if "model" in lowered or (model and model.lower() in lowered):
+            name = f"'{model}' " if model else ""
+            return ModelNotFoundError(
+                f"{provider} does not know the model {name}(HTTP 404){said}",
+                provider=provider,
+                status_code=status,
+                hint="List the models with `rlm-code models PROVIDER --live`.",
+            )
+        return ProviderError(
+            who,
+            provider=provider,
+            status_code=status,
+            hint="Check the base URL: the server has no such endpoint.",
+        )
+    if status == 408:
+        return ModelTimeoutError(who, provider=provider, status_code=status, retryable=True)
+    if status >= 500 or status == 529:
+        return ProviderError(
+            who,
+            provider=provider,
+            status_code=status,
+            retry_after=parse_retry_after(headers),
+            retryable=status in RETRYABLE_STATUSES,
+            hint="The provider is having trouble; try again later.",
+        )
+    return ProviderError(
+        who,
+        provider=provider,
+        status_code=status,
+        hint="The provider rejected the request; check the model name and parameters.",
+    )

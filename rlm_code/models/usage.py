@@ -1,0 +1,118 @@
+"""Token usage accounting, exact under threads and asyncio tasks.
+
+Every finished call is recorded once, under one lock, as `provider/model`. A call whose
+provider reported no usage is counted in `calls` and in `unknown_usage_calls`, and adds
+nothing to the token totals: unknown is not zero, and the summary says so.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from rlm_code.models.types import Usage
+
+SNAPSHOT_KEYS = ("total_calls", "prompt_tokens", "completion_tokens", "unknown_usage_calls")
+_DELTA_ALWAYS = ("total_calls", "prompt_tokens", "completion_tokens")
+
+
+class UsageTracker:
+    """Accumulates calls and tokens per model; safe to share between threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._totals = dict.fromkeys(SNAPSHOT_KEYS, 0)
+        self._failed = 0
+        self._by_model: dict[str, dict[str, int]] = {}
+        self._last_call: dict[str, Any] | None = None
+
+    def record(
+        self,
+        provider_id: str,
+        model: str,
+        usage: Usage,
+        *,
+        streamed: bool = False,
+        interrupted: bool = False,
+        latency_ms: float | None = None,
+    ) -> None:
+        """Count one call that reached the provider and produced (part of) a reply."""
+        key = f"{provider_id}/{model}"
+        prompt = usage.prompt_tokens
+        completion = usage.completion_tokens
+        known = usage.known
+        with self._lock:
+            totals = self._totals
+            totals["total_calls"] += 1
+            totals["prompt_tokens"] += prompt or 0
+            totals["completion_tokens"] += completion or 0
+            if not known:
+                totals["unknown_usage_calls"] += 1
+            entry = self._by_model.get(key)
+            if entry is None:
+                entry = self._by_model[key] = {
+                    "calls": 0,
+                    "prompt_tokens": 0,
+                    "completion_tokens": 0,
+                    "unknown_usage_calls": 0,
+                }
+            entry["calls"] += 1
+            entry["prompt_tokens"] += prompt or 0
+            entry["completion_tokens"] += completion or 0
+            if not known:
+                entry["unknown_usage_calls"] += 1
+            self._last_call = {
+                "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "model": key,
+                "provider": provider_id,
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "usage_known": known,
+                "streamed": streamed,
+                "interrupted": interrupted,
+                "latency_ms": None if latency_ms is None else round(latency_ms, 1),
+            }
+
+    def record_failure(self) -> None:
+        """Count a call that failed before any reply arrived (no tokens are charged)."""
+        with self._lock:
+            self._failed += 1
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._totals)
+
+    def summary(self) -> dict[str, Any]:
+        with self._lock:
+            totals: dict[str, Any] = dict(self._totals)
+            totals["total_tokens"] = totals["prompt_tokens"] + totals["completion_tokens"]
+            totals["failed_calls"] = self._failed
+            by_model: dict[str, Any] = {}
+            for key, entry in self._by_model.items():
+                item: dict[str, Any] = dict(entry)
+                item["total_tokens"] = entry["prompt_tokens"] + entry["completion_tokens"]
+                by_model[key] = item
+            last = dict(self._last_call) if self._last_call else None
+        return {"totals": totals, "by_model": by_model, "last_call": last}
+
+    def reset(self) -> None:
+        with self._lock:
+            self._totals = dict.fromkeys(SNAPSHOT_KEYS, 0)
+            self._failed = 0
+            self._by_model.clear()
+            self._last_call = None
+
+
+def usage_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """Counters of `after` minus `before`: calls and tokens, plus unknown-usage calls if any."""
+    delta = {key: int(after.get(key, 0)) - int(before.get(key, 0)) for key in _DELTA_ALWAYS}
+    unknown = int(after.get("unknown_usage_calls", 0)) - int(before.get("unknown_usage_calls", 0))
+    if unknown:
+        delta["unknown_usage_calls"] = unknown
+    return delta
+
+
+def monotonic_ms() -> float:
+    return time.perf_counter() * 1000.0
