@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,6 +159,12 @@ class LLMConnector:
                 )
             return spec
         spec = registry.infer_provider_from_model(model_name)
+        if spec is None and "/" in model_name:
+            prefix = model_name.split("/", 1)[0]
+            raise ProviderNotFoundError(
+                f"unknown provider {prefix!r} in {model_name!r}; supported: "
+                + ", ".join(s.provider_id for s in registry.list_providers())
+            )
         if spec is None:
             raise ProviderNotFoundError(
                 f"cannot tell which provider serves {model_name!r}; name it as provider/model "
@@ -408,7 +414,7 @@ class LLMConnector:
         }
         return self._complete(conn, self._request(conn, prompt, system_prompt, context, params))
 
-    def _stream(self, conn: _Connection, request: ChatRequest) -> Iterator[str]:
+    def _stream(self, conn: _Connection, request: ChatRequest) -> Generator[str, None, None]:
         state = StreamState()
         started = monotonic_ms()
         chunks = conn.adapter.stream(request, state)
@@ -449,7 +455,7 @@ class LLMConnector:
         max_tokens: int | None = None,
         stop: str | list[str] | None = None,
         timeout: float | None = None,
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         """Yield the reply's text as it arrives. Stopping early closes the connection
         cleanly and still records the usage received so far."""
         conn = self._current()
@@ -496,7 +502,7 @@ class LLMConnector:
         )
         return completion.text
 
-    async def _astream(self, conn: _Connection, request: ChatRequest) -> AsyncIterator[str]:
+    async def _astream(self, conn: _Connection, request: ChatRequest) -> AsyncGenerator[str, None]:
         state = StreamState()
         started = monotonic_ms()
         chunks = conn.adapter.astream(request, state)
@@ -523,7 +529,7 @@ class LLMConnector:
         max_tokens: int | None = None,
         stop: str | list[str] | None = None,
         timeout: float | None = None,
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """Async twin of `stream_response` (use with `async for`)."""
         conn = self._current()
         params = {

@@ -1,0 +1,81 @@
+"""How the CLI picks and opens a connection, shared by `ask` and the interactive shell.
+
+Order: an explicit `--model provider/model`, then the default connection (`RLM_CODE_MODEL`,
+else `default_model` in the config files). With neither, the built-in local protocol server
+(`rlm_code.testing`) is started on a free loopback port and used: it answers with a
+deterministic echo, so a fresh machine with no provider shows a streamed reply and the user
+is told how to configure a real one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from rlm_code.core.config import ConfigManager
+from rlm_code.core.exceptions import InvalidAPIKeyFormatError, InvalidInputError, ModelError
+from rlm_code.core.exceptions import ProviderNotFoundError as _ProviderNotFound
+from rlm_code.models.llm_connector import LLMConnector
+
+BUILTIN_MODEL = "rlm-code-local"
+BUILTIN_NOTE = (
+    "rlm-code: no provider configured; using the built-in local server (it echoes your "
+    "prompt). Set one with `rlm-code config set default-model provider/model` or "
+    "RLM_CODE_MODEL, or pass --model."
+)
+
+EXIT_OK = 0
+EXIT_PROVIDER = 1
+EXIT_USAGE = 2
+
+
+def exit_code_for(error: ModelError) -> int:
+    """Usage errors (bad names, bad arguments) exit 2; provider and network errors exit 1."""
+    usage = (InvalidInputError, _ProviderNotFound, InvalidAPIKeyFormatError)
+    return EXIT_USAGE if isinstance(error, usage) else EXIT_PROVIDER
+
+
+@dataclass
+class Target:
+    """Where the session connects: a model name (with provider) and optional overrides."""
+
+    model: str | None
+    base_url: str | None = None
+    api_key: str | None = None
+    builtin: bool = False
+
+
+@contextlib.contextmanager
+def builtin_server() -> Iterator[str]:
+    """Run the built-in local server for the duration of a command; yields its /v1 URL."""
+    from rlm_code.testing import run_local_server
+
+    with run_local_server(models=[BUILTIN_MODEL]) as server:
+        yield server.openai_base_url
+
+
+@contextlib.contextmanager
+def open_session(
+    model: str | None,
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    config: ConfigManager | None = None,
+    quiet: bool = False,
+) -> Iterator[LLMConnector]:
+    """A connected `LLMConnector` for the command's lifetime (closed afterwards)."""
+    config = config or ConfigManager()
+    chosen = model or config.default_model
+    connector = LLMConnector(config_manager=config)
+    with contextlib.ExitStack() as stack:
+        stack.callback(connector.close)
+        if chosen:
+            connector.connect_to_model(chosen, api_key=api_key, base_url=base_url)
+        else:
+            if not quiet:
+                print(BUILTIN_NOTE, file=sys.stderr, flush=True)
+            url = stack.enter_context(builtin_server())
+            connector.connect_to_model(BUILTIN_MODEL, model_type="openai-compatible", base_url=url)
+        yield connector
