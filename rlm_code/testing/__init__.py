@@ -1,0 +1,178 @@
+"""Local protocol server: one loopback port speaking six LLM APIs, for tests and offline work.
+
+Connector, discovery and CLI tests need real HTTP exchanges with exact, predictable answers and
+every kind of failure on demand; users need something to talk to offline. This server speaks
+the wire formats of OpenAI, Anthropic, Gemini, Ollama, TGI and llama.cpp (plain and streamed) as
+the real services send them, so the official SDKs parse its answers unchanged::
+
+    from rlm_code.testing import run_local_server
+
+    with run_local_server() as server:
+        client = openai.OpenAI(base_url=server.openai_base_url, api_key="sk-test-123")
+
+Importing this package is cheap: names are loaded on first use (aiohttp only then).
+
+Routes
+------
+OpenAI (also TGI and llama.cpp): ``POST /v1/chat/completions``, ``GET /v1/models[/{id}]``.
+Anthropic: ``POST /v1/messages``, ``POST /v1/messages/count_tokens``, ``GET /v1/models[/{id}]``
+when the request has an ``anthropic-version`` header (else OpenAI's list shape).
+Gemini: ``POST /v1beta/models/{model}:generateContent``, ``...:streamGenerateContent?alt=sse``,
+``...:countTokens``, ``GET /v1beta/models[/{model}]``.
+Ollama: ``POST /api/chat``, ``POST /api/generate``, ``POST /api/show``, ``GET /api/tags``,
+``GET /api/version``, ``GET /api/ps``, ``GET /`` ("Ollama is running").
+TGI: ``GET /info``; llama.cpp: ``GET /props``; both: ``GET /health``.
+Routes of disabled protocols answer a plain 404.
+
+Keys
+----
+``require_key=None`` accepts anything; a string requires exactly that key; ``True`` requires any
+non-empty key. Keys are read from ``Authorization: Bearer`` (OpenAI, TGI, llama.cpp, Ollama),
+``x-api-key`` (Anthropic), ``x-goog-api-key`` or ``?key=`` (Gemini). A missing key gets
+OpenAI 401 ``invalid_request_error``, Anthropic 401 ``authentication_error``, Gemini 403
+``PERMISSION_DENIED``, Ollama 401 ``{"error": "unauthorized"}``; a wrong key gets the same
+except Gemini: 400 ``INVALID_ARGUMENT`` with reason ``API_KEY_INVALID``. Keys never appear in
+answers, and there is no access log (a Gemini URL may hold ``?key=``). ``/health``,
+``/api/version`` and ``/`` need no key.
+
+Models
+------
+Default names: ``test-model``, ``llama3.2:latest``, ``qwen2.5-coder:7b``, ``gpt-4o-mini``,
+``claude-sonnet-4-5-20250929``, ``gemini-2.5-flash``; ``models=[...]`` adds to them. Ollama
+routes know only these (an untagged name means ``:latest``) and answer other names with Ollama's
+404 ``model "NAME" not found, try pulling it first``. The other protocols accept any model name
+unless ``strict_models=True``, which gives each protocol's model-not-found 404.
+
+Deterministic answers
+---------------------
+* Reply: ``echo_reply(text)`` = ``"Echo: " + text``, where text is the last user message (for
+  content blocks and parts, the concatenation, without separator, of their ``text`` values;
+  Ollama ``/api/generate``: the prompt). ``set_reply(model, text)`` overrides it per model.
+* ``count_tokens(text)`` = ``len(text.split())``.
+* Prompt tokens = the sum of ``count_tokens`` over the text of every message in the request,
+  system prompt included: OpenAI messages of any role, Anthropic ``system`` (string or text
+  blocks) plus messages, Gemini ``systemInstruction`` plus ``contents``, Ollama messages, or
+  ``system`` plus ``prompt`` for ``/api/generate``. Completion tokens = ``count_tokens(reply)``.
+* A max-tokens limit (OpenAI ``max_tokens``/``max_completion_tokens``, Anthropic
+  ``max_tokens``, Gemini ``generationConfig.maxOutputTokens``, Ollama ``options.num_predict``)
+  smaller than the reply's word count cuts the reply to that many words (trailing spaces
+  dropped) and reports ``length`` / ``max_tokens`` / ``MAX_TOKENS`` / ``done_reason: length``.
+  Anthropic requires ``max_tokens`` (400 ``invalid_request_error`` without it), as the real API.
+* Streams send one content chunk per word piece: ``re.findall(r"\\S+\\s*", reply)``, so the
+  chunks join to the reply exactly. A request header ``X-Stream-Chunks: N`` first pads the
+  reply with ``" word"`` until it has at least N pieces (streamed requests only).
+* Usage on the wire: OpenAI ``usage`` (streams: a last chunk with ``choices: []`` when
+  ``stream_options.include_usage``), Anthropic ``usage`` (streams: ``message_start`` has the
+  input tokens and ``output_tokens`` 1, or 0 for an empty reply; ``message_delta`` the final
+  output count), Gemini ``usageMetadata`` on every event (cumulative), Ollama
+  ``prompt_eval_count``/``eval_count`` on the ``done: true`` object.
+* Latency: ``latency_ms`` for every request, or the request header ``X-Latency-Ms: N``.
+
+Faults
+------
+Chosen per request by the ``X-Fault: MODE`` header, else a model named ``fault-MODE`` (Gemini:
+in the URL), else the next entry of ``script_faults([...])`` (a FIFO; every request to a
+protocol route takes one entry; ``"ok"`` means no fault). ``X-Retry-After: S`` and
+``X-Drip-Ms: N`` set parameters. Unknown modes get a 400. Error bodies are each protocol's own:
+OpenAI ``{"error": {message, type, param, code}}``, Anthropic ``{"type": "error", "error":
+{type, message}}``, Gemini ``{"error": {code, message, status}}``, Ollama ``{"error": "..."}``
+(TGI ``{"error", "error_type"}`` and llama.cpp ``{"error": {code, message, type}}`` on their
+own routes). The modes (`FAULT_MODES`):
+
+``429``
+    Status 429 with ``Retry-After`` (default 1, from ``X-Retry-After``). OpenAI
+    ``requests``/``rate_limit_exceeded``, Anthropic ``rate_limit_error``, Gemini
+    ``RESOURCE_EXHAUSTED`` with a ``RetryInfo`` detail, Ollama ``{"error": ...}``.
+``401``
+    Status 401: OpenAI ``invalid_api_key``, Anthropic ``authentication_error``, Gemini
+    ``UNAUTHENTICATED``, Ollama ``unauthorized``.
+``404``
+    Each protocol's model-not-found 404 (OpenAI ``model_not_found``, Anthropic
+    ``not_found_error``, Gemini ``NOT_FOUND``, Ollama ``model "X" not found...``).
+``500``
+    OpenAI ``server_error``, Anthropic ``api_error``, Gemini ``INTERNAL``, Ollama runner error.
+``503``
+    OpenAI ``server_error`` (engine overloaded), Anthropic status 503 ``api_error`` (the real
+    API signals overload with 529 ``overloaded_error``; 503 is kept for a uniform status),
+    Gemini ``UNAVAILABLE``, Ollama "server busy".
+``html``
+    Status 502, ``text/html``: an nginx "502 Bad Gateway" page, as a proxy in front would send.
+``malformed``
+    Non-streamed: status 200, ``application/json``, the first half of the real JSON (invalid).
+    Streamed: an invalid-JSON frame (``data: {...`` cut, Anthropic with its ``event:`` line,
+    Ollama an NDJSON line) right after the first content chunk; the stream then goes on.
+``truncate``
+    Streamed: the opening frames and half of the content chunks, then the TCP connection is
+    closed without the chunked-encoding terminator. Non-streamed: ``Content-Length`` of the
+    full body, half of it sent, then the connection is closed.
+``no_terminator``
+    Streams end cleanly but without OpenAI ``data: [DONE]``, Anthropic ``message_stop``, Ollama's
+    ``done: true`` object, or (Gemini has no terminator) the ``finishReason`` of the last event.
+    Non-streamed answers are normal.
+``bad_utf8``
+    The bytes ``FF FE`` (invalid UTF-8) inside the reply text, right after its first word piece
+    (raw, inside the JSON string): in the second content chunk of a stream, or in the body.
+``split_utf8``
+    The reply is ``"héllo → 日本"`` and every frame (or the body) is written in several TCP
+    writes, each cut inside a multi-byte character, 5 ms apart. Valid; clients must reassemble.
+``empty``
+    A valid answer whose text is ``""`` with 0 completion tokens (streams: no content chunks;
+    Gemini: one event with an empty text part).
+``empty_body``
+    Status 200 with a zero-length body (``Content-Length: 0``).
+``drip``
+    Streams pause ``X-Drip-Ms`` (default 200 ms) between frames; non-streamed answers come after
+    one such pause.
+``hang``
+    The request is accepted and never answered; the connection is dropped when the client
+    leaves or the server stops (stopping does not wait for it).
+``no_usage``
+    A valid answer without usage: no OpenAI ``usage`` (nor usage chunk), no Anthropic
+    ``usage`` (the SDK's ``MessageStream`` helper cannot accumulate that; raw events work), no
+    Gemini ``usageMetadata``, no Ollama ``prompt_eval_count``/``eval_count``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rlm_code.testing.faults import FAULT_MODES
+    from rlm_code.testing.server import LocalProtocolServer, run_local_server
+    from rlm_code.testing.state import PROTOCOLS, RecordedRequest
+    from rlm_code.testing.text import count_tokens, echo_reply
+
+__all__ = [
+    "FAULT_MODES",
+    "PROTOCOLS",
+    "LocalProtocolServer",
+    "RecordedRequest",
+    "count_tokens",
+    "echo_reply",
+    "run_local_server",
+]
+
+_LAZY = {
+    "FAULT_MODES": "rlm_code.testing.faults",
+    "PROTOCOLS": "rlm_code.testing.state",
+    "RecordedRequest": "rlm_code.testing.state",
+    "LocalProtocolServer": "rlm_code.testing.server",
+    "run_local_server": "rlm_code.testing.server",
+    "count_tokens": "rlm_code.testing.text",
+    "echo_reply": "rlm_code.testing.text",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,142 @@
+"""Fault modes of the local protocol server: which exist, how a request picks one.
+
+A connector is only as good as its handling of the ways real services fail, so every request can
+ask for a failure. The precedence is: the ``X-Fault`` request header, then a model named
+``fault-MODE``, then the next entry of the server's FIFO set with ``script_faults``. What each
+mode sends on the wire is described in the `rlm_code.testing` package docstring.
+
+This module holds only the protocol-neutral parts (names, parameters, byte-level helpers); the
+protocol-specific error bodies live in `rlm_code.testing.formats`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = [
+    "BAD_UTF8_BYTES",
+    "BAD_UTF8_MARK",
+    "DEFAULT_DRIP_MS",
+    "DEFAULT_RETRY_AFTER",
+    "FAULT_MODES",
+    "SPLIT_UTF8_TEXT",
+    "STATUS_FAULTS",
+    "Fault",
+    "UnknownFaultError",
+    "fault_from_model",
+    "parse_fault_mode",
+    "split_inside_characters",
+]
+
+FAULT_MODES: tuple[str, ...] = (
+    "429",
+    "401",
+    "404",
+    "500",
+    "503",
+    "html",
+    "malformed",
+    "truncate",
+    "no_terminator",
+    "bad_utf8",
+    "split_utf8",
+    "empty",
+    "empty_body",
+    "drip",
+    "hang",
+    "no_usage",
+)
+
+# Modes answered with an error status before any model work is done.
+STATUS_FAULTS = frozenset({"429", "401", "404", "500", "503", "html"})
+
+DEFAULT_RETRY_AFTER = 1
+DEFAULT_DRIP_MS = 200
+
+# The reply of the ``split_utf8`` mode: two- and three-byte UTF-8 characters, each of which is
+# cut between two TCP writes.
+SPLIT_UTF8_TEXT = "héllo → 日本"
+
+# ``bad_utf8`` puts this marker into the reply text; the writer swaps its UTF-8 encoding for
+# `BAD_UTF8_BYTES` after JSON encoding, because JSON itself cannot carry invalid UTF-8.
+BAD_UTF8_MARK = "\ue000\ue001"
+BAD_UTF8_BYTES = b"\xff\xfe"
+
+FAULT_MODEL_PREFIX = "fault-"
+
+
+class UnknownFaultError(ValueError):
+    """A fault mode name that is not in `FAULT_MODES`."""
+
+    def __init__(self, mode: str) -> None:
+        super().__init__(f"unknown fault mode {mode!r}; known modes: {', '.join(FAULT_MODES)}")
+        self.mode = mode
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One chosen fault with its parameters (from ``X-Retry-After`` and ``X-Drip-Ms``)."""
+
+    mode: str
+    retry_after: int = DEFAULT_RETRY_AFTER
+    drip_ms: int = DEFAULT_DRIP_MS
+
+    @classmethod
+    def from_headers(cls, mode: str, headers: Mapping[str, str]) -> Fault:
+        return cls(
+            mode=mode,
+            retry_after=_int_header(headers, "x-retry-after", DEFAULT_RETRY_AFTER),
+            drip_ms=_int_header(headers, "x-drip-ms", DEFAULT_DRIP_MS),
+        )
+
+
+def parse_fault_mode(mode: str) -> str | None:
+    """Validate one fault name; ``"ok"`` (no fault) gives None."""
+    name = mode.strip().lower()
+    if name == "ok":
+        return None
+    if name not in FAULT_MODES:
+        raise UnknownFaultError(mode)
+    return name
+
+
+def fault_from_model(model: str) -> str | None:
+    """The fault a model name asks for (``fault-429`` gives ``"429"``), if any.
+
+    Unknown ``fault-...`` names raise `UnknownFaultError`, so a typo is loud, not a silent echo.
+    An Ollama-style ``:tag`` suffix is ignored.
+    """
+    name = model.rsplit("/", 1)[-1]
+    if not name.startswith(FAULT_MODEL_PREFIX):
+        return None
+    mode = name[len(FAULT_MODEL_PREFIX) :]
+    if mode.endswith(":latest"):
+        mode = mode[: -len(":latest")]
+    return parse_fault_mode(mode)
+
+
+def split_inside_characters(data: bytes) -> list[bytes]:
+    """Cut ``data`` right after the first byte of every multi-byte UTF-8 character.
+
+    Each returned segment is sent as its own TCP write, so a client that decodes bytes per read
+    instead of per stream sees broken characters.
+    """
+    segments: list[bytes] = []
+    start = 0
+    for index, byte in enumerate(data):
+        if byte >= 0xC0 and index + 1 < len(data):  # lead byte of a multi-byte character
+            segments.append(data[start : index + 1])
+            start = index + 1
+    segments.append(data[start:])
+    return [segment for segment in segments if segment]
+
+
+def _int_header(headers: Mapping[str, str], name: str, default: int) -> int:
+    value = headers.get(name)
+    if value is None:
+        return default
+    try:
+        return max(0, int(value.strip()))
+    except ValueError:
+        return default

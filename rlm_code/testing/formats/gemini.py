@@ -1,0 +1,215 @@
+"""Gemini API (generativelanguage ``v1beta``) wire format.
+
+Shapes follow what the ``google-genai`` SDK parses: ``GenerateContentResponse`` objects with
+``candidates``/``content``/``parts`` and ``usageMetadata``, SSE streams
+(``streamGenerateContent?alt=sse``) whose every event is such a response, and
+``{"error": {"code", "message", "status"}}`` errors. The model is part of the URL path.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from rlm_code.testing.wire import (
+    ChatRequest,
+    Completion,
+    ErrorKind,
+    ErrorReply,
+    JsonObject,
+    StreamPlan,
+    WireError,
+    WireFormat,
+    dumps,
+    optional_int,
+    require_object,
+    text_of_parts,
+)
+
+__all__ = ["GeminiFormat"]
+
+_API_KEY_INVALID = "API key not valid. Please pass a valid API key."
+
+_ERRORS: dict[ErrorKind, tuple[int, str, str]] = {
+    "bad_request": (400, "INVALID_ARGUMENT", "Request contains an invalid argument."),
+    "auth_missing": (
+        403,
+        "PERMISSION_DENIED",
+        "Method doesn't allow unregistered callers (callers without established identity). "
+        "Please use API Key or other form of API consumer identity to call this API.",
+    ),
+    "auth_invalid": (400, "INVALID_ARGUMENT", _API_KEY_INVALID),
+    "unauthorized": (
+        401,
+        "UNAUTHENTICATED",
+        "Request had invalid authentication credentials. Expected OAuth 2 access token, login "
+        "cookie or other valid authentication credential.",
+    ),
+    "not_found": (
+        404,
+        "NOT_FOUND",
+        "models/{model} is not found for API version v1beta, or is not supported for "
+        "generateContent. Call ListModels to see the list of available models and their "
+        "supported methods.",
+    ),
+    "rate_limit": (
+        429,
+        "RESOURCE_EXHAUSTED",
+        "You exceeded your current quota, please check your plan and billing details. For more "
+        "information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.",
+    ),
+    "server_error": (
+        500,
+        "INTERNAL",
+        "An internal error has occurred. Please retry or report in "
+        "https://developers.generativeai.google/guide/troubleshooting",
+    ),
+    "unavailable": (503, "UNAVAILABLE", "The model is overloaded. Please try again later."),
+}
+
+
+class GeminiFormat(WireFormat):
+    name = "gemini"
+    stream_content_type = "text/event-stream"
+
+    def api_key(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+        return (headers.get("x-goog-api-key") or query.get("key") or "").strip() or None
+
+    def error(
+        self,
+        kind: ErrorKind,
+        *,
+        model: str = "",
+        message: str | None = None,
+        param: str | None = None,
+        retry_after: int = 1,
+    ) -> ErrorReply:
+        status, grpc_status, default = _ERRORS[kind]
+        text = message if message is not None else default.format(model=model or "unknown")
+        error: JsonObject = {"code": status, "message": text, "status": grpc_status}
+        if kind == "auth_invalid":
+            error["details"] = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                    "reason": "API_KEY_INVALID",
+                    "domain": "googleapis.com",
+                    "metadata": {"service": "generativelanguage.googleapis.com"},
+                }
+            ]
+        elif kind == "rate_limit":
+            error["details"] = [
+                {
+                    "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                    "retryDelay": f"{retry_after}s",
+                }
+            ]
+        return ErrorReply(status, {"error": error})
+
+    def malformed_frame(self) -> bytes:
+        return b'data: {"candidates":[{"content":{"parts":[{"text":\r\n\r\n'
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def parse(self, body: object, *, endpoint: str, path_model: str | None) -> ChatRequest:
+        data = require_object(body)
+        model = path_model or ""
+        contents = data.get("contents")
+        if not isinstance(contents, list) or not contents:
+            raise WireError(
+                "bad_request", "* GenerateContentRequest.contents: contents is not specified\n"
+            )
+        texts: list[str] = []
+        system = _field(data, "systemInstruction", "system_instruction")
+        if isinstance(system, str):
+            texts.append(system)
+        elif isinstance(system, dict):
+            texts.append(_parts_text(system.get("parts")))
+        last_user = ""
+        for content in contents:
+            if not isinstance(content, dict):
+                raise WireError("bad_request", "Invalid value at 'contents'.")
+            text = _parts_text(content.get("parts"))
+            texts.append(text)
+            if content.get("role", "user") == "user":
+                last_user = text
+        config = _field(data, "generationConfig", "generation_config")
+        max_tokens = None
+        if isinstance(config, dict):
+            max_tokens = optional_int(
+                _field(config, "maxOutputTokens", "max_output_tokens"), "maxOutputTokens"
+            )
+        return ChatRequest(
+            model=model,
+            texts=tuple(texts),
+            last_user_text=last_user,
+            max_tokens=max_tokens,
+            stream=endpoint == "streamGenerateContent",
+        )
+
+    # -- answers --------------------------------------------------------------------------------
+
+    def render(self, completion: Completion) -> JsonObject:
+        return self._response(completion, completion.text, completion.completion_tokens, True)
+
+    def stream(self, completion: Completion, *, terminate: bool) -> StreamPlan:
+        pieces = completion.pieces or [""]
+        frames: list[bytes] = []
+        sent = ""
+        for index, piece in enumerate(pieces):
+            sent += piece
+            last = index == len(pieces) - 1
+            # Usage is cumulative on every event; the last one carries the final numbers.
+            tokens = completion.completion_tokens if last else len(sent.split())
+            event = self._response(completion, piece, tokens, finish=last and terminate)
+            frames.append(b"data: " + dumps(event) + b"\r\n\r\n")
+        return StreamPlan(frames=frames, first_piece=0, piece_count=len(completion.pieces))
+
+    def render_models(self, names: list[str]) -> JsonObject:
+        return {"models": [self.render_model(name) for name in names]}
+
+    def render_model(self, name: str) -> JsonObject:
+        return {
+            "name": "models/" + name,
+            "version": "001",
+            "displayName": name,
+            "description": "Local protocol server model " + name,
+            "inputTokenLimit": 1048576,
+            "outputTokenLimit": 65536,
+            "supportedGenerationMethods": ["generateContent", "countTokens"],
+            "temperature": 1,
+            "topP": 0.95,
+            "topK": 64,
+            "maxTemperature": 2,
+        }
+
+    def _response(
+        self, completion: Completion, text: str, completion_tokens: int, finish: bool
+    ) -> JsonObject:
+        candidate: JsonObject = {
+            "content": {"parts": [{"text": text}], "role": "model"},
+            "index": 0,
+        }
+        if finish:
+            candidate["finishReason"] = "MAX_TOKENS" if completion.truncated else "STOP"
+        response: JsonObject = {"candidates": [candidate]}
+        if completion.usage:
+            prompt = completion.prompt_tokens
+            response["usageMetadata"] = {
+                "promptTokenCount": prompt,
+                "candidatesTokenCount": completion_tokens,
+                "totalTokenCount": prompt + completion_tokens,
+                "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
+            }
+        response["modelVersion"] = completion.model
+        response["responseId"] = completion.id or uuid.uuid4().hex
+        return response
+
+
+def _field(data: Mapping[str, Any], camel: str, snake: str) -> Any:
+    """Protobuf JSON accepts both spellings of a field name, so the real API does too."""
+    return data[camel] if camel in data else data.get(snake)
+
+
+def _parts_text(parts: Any) -> str:
+    return text_of_parts(parts) if isinstance(parts, list) else ""

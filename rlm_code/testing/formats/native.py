@@ -1,0 +1,104 @@
+"""Native discovery routes of TGI (``/info``, ``/health``) and llama.cpp (``/props``, ``/health``).
+
+Both servers also speak OpenAI Chat Completions under ``/v1``, which the server answers with
+`rlm_code.testing.formats.openai`; this module only covers what tells them apart, which is what
+a discovery probe looks at, and their own error bodies for those routes.
+"""
+
+from __future__ import annotations
+
+from rlm_code.testing.formats.openai import OpenAIFormat
+from rlm_code.testing.wire import ErrorKind, ErrorReply, JsonObject
+
+__all__ = ["LlamaCppFormat", "TgiFormat"]
+
+_STATUS: dict[ErrorKind, tuple[int, str, str]] = {
+    # kind: (status, TGI error_type / llama.cpp type, message)
+    "bad_request": (400, "invalid_request_error", "Invalid request"),
+    "auth_missing": (401, "authentication_error", "Invalid API Key"),
+    "auth_invalid": (401, "authentication_error", "Invalid API Key"),
+    "unauthorized": (401, "authentication_error", "Invalid API Key"),
+    "not_found": (404, "not_found_error", "Model {model} not found"),
+    "rate_limit": (429, "overloaded", "Model is overloaded"),
+    "server_error": (500, "server_error", "Internal server error"),
+    "unavailable": (503, "unavailable_error", "Loading model"),
+}
+
+
+class TgiFormat(OpenAIFormat):
+    """Text Generation Inference: OpenAI routes plus ``/info``; errors ``{error, error_type}``."""
+
+    name = "tgi"
+
+    def error(
+        self,
+        kind: ErrorKind,
+        *,
+        model: str = "",
+        message: str | None = None,
+        param: str | None = None,
+        retry_after: int = 1,
+    ) -> ErrorReply:
+        status, err_type, default = _STATUS[kind]
+        text = message if message is not None else default.format(model=model or "unknown")
+        return ErrorReply(status, {"error": text, "error_type": err_type})
+
+    def render_info(self, model: str) -> JsonObject:
+        return {
+            "model_id": model,
+            "model_sha": None,
+            "model_pipeline_tag": "text-generation",
+            "max_concurrent_requests": 128,
+            "max_best_of": 2,
+            "max_stop_sequences": 4,
+            "max_input_tokens": 4095,
+            "max_total_tokens": 4096,
+            "validation_workers": 2,
+            "max_client_batch_size": 4,
+            "router": "text-generation-router",
+            "version": "3.3.6",
+            "sha": None,
+            "docker_label": None,
+        }
+
+
+class LlamaCppFormat(OpenAIFormat):
+    """llama.cpp ``llama-server``: OpenAI routes plus ``/props`` and ``/health``."""
+
+    name = "llamacpp"
+
+    def error(
+        self,
+        kind: ErrorKind,
+        *,
+        model: str = "",
+        message: str | None = None,
+        param: str | None = None,
+        retry_after: int = 1,
+    ) -> ErrorReply:
+        status, err_type, default = _STATUS[kind]
+        text = message if message is not None else default.format(model=model or "unknown")
+        return ErrorReply(status, {"error": {"code": status, "message": text, "type": err_type}})
+
+    def render_props(self, model: str) -> JsonObject:
+        return {
+            "default_generation_settings": {
+                "id": 0,
+                "n_ctx": 4096,
+                "speculative": False,
+                "is_processing": False,
+                "params": {
+                    "n_predict": -1,
+                    "temperature": 0.8,
+                    "top_k": 40,
+                    "top_p": 0.95,
+                    "stream": True,
+                },
+                "model": model,
+            },
+            "total_slots": 1,
+            "model_path": f"models/{model}.gguf",
+            "chat_template": "{{ messages }}",
+            "modalities": {"vision": False, "audio": False},
+            "build_info": "b6000-local",
+        }

@@ -1,0 +1,194 @@
+"""Protocol-neutral records shared by the server and the per-protocol format modules.
+
+Each protocol module turns its request JSON into a `ChatRequest`, and a `Completion` (computed
+once, the same way for every protocol) back into that protocol's JSON or stream frames. Keeping
+the model logic out of the format modules is what makes the token numbers identical across
+protocols.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from rlm_code.testing.text import split_pieces
+
+__all__ = [
+    "ChatRequest",
+    "Completion",
+    "ErrorKind",
+    "ErrorReply",
+    "StreamPlan",
+    "WireError",
+    "WireFormat",
+    "dumps",
+]
+
+ErrorKind = Literal[
+    "bad_request",  # 400: the request itself is invalid
+    "auth_missing",  # no key although the server requires one
+    "auth_invalid",  # a key that is not the required one
+    "unauthorized",  # the ``401`` fault
+    "not_found",  # unknown model (``404`` fault, Ollama, ``strict_models``)
+    "rate_limit",  # the ``429`` fault
+    "server_error",  # the ``500`` fault
+    "unavailable",  # the ``503`` fault
+]
+
+JsonObject = dict[str, Any]
+
+
+def dumps(value: object) -> bytes:
+    """Compact UTF-8 JSON, non-ASCII kept raw as the real services send it."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class WireError(Exception):
+    """Raised while parsing a request; answered with the protocol's own error body."""
+
+    def __init__(self, kind: ErrorKind, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.kind: ErrorKind = kind
+        self.message = message
+        self.param = param
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """What the server needs to know about one chat/generate request, whatever its protocol."""
+
+    model: str
+    texts: tuple[str, ...]  # text of every message, system prompt included
+    last_user_text: str
+    max_tokens: int | None = None
+    stream: bool = False
+    stream_usage: bool = False  # OpenAI ``stream_options.include_usage``
+    endpoint: str = "chat"  # Ollama: "chat" or "generate"
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The answer to one `ChatRequest`, identical for every protocol."""
+
+    request: ChatRequest
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    truncated: bool = False  # stopped by max_tokens
+    usage: bool = True  # False for the ``no_usage`` fault
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:24])
+    created: float = field(default_factory=time.time)
+
+    @property
+    def model(self) -> str:
+        return self.request.model
+
+    @property
+    def pieces(self) -> list[str]:
+        return split_pieces(self.text)
+
+
+@dataclass(frozen=True)
+class ErrorReply:
+    """An error answer: status, JSON (or plain text) body and extra headers."""
+
+    status: int
+    body: JsonObject | str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    """The frames of one streamed answer, with where its content frames are.
+
+    ``frames[first_piece : first_piece + piece_count]`` carry the reply text; faults use this to
+    insert a malformed frame or cut the stream in the middle of the content.
+    """
+
+    frames: list[bytes]
+    first_piece: int
+    piece_count: int
+
+
+class WireFormat(ABC):
+    """One protocol's view of the wire: auth, request parsing, answers and errors."""
+
+    name: str
+    stream_content_type: str
+
+    @abstractmethod
+    def api_key(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+        """The API key the request carries, or None."""
+
+    @abstractmethod
+    def error(
+        self,
+        kind: ErrorKind,
+        *,
+        model: str = "",
+        message: str | None = None,
+        param: str | None = None,
+        retry_after: int = 1,
+    ) -> ErrorReply:
+        """This protocol's error answer for ``kind``; never includes the key.
+
+        ``message`` replaces the default text; ``param`` names the offending request field;
+        ``retry_after`` is the delay a rate-limit body may mention.
+        """
+
+    @abstractmethod
+    def malformed_frame(self) -> bytes:
+        """A stream frame, framed correctly, whose JSON payload is invalid."""
+
+    def response_headers(self) -> dict[str, str]:
+        """Headers the real service adds to every answer (request ids and the like)."""
+        return {}
+
+    def parse(self, body: object, *, endpoint: str, path_model: str | None) -> ChatRequest:
+        """Turn a request body into a `ChatRequest`, raising `WireError` when it is invalid."""
+        raise WireError("bad_request", f"{self.name} has no chat endpoint {endpoint!r}")
+
+    def render(self, completion: Completion) -> JsonObject:
+        """The non-streamed JSON answer."""
+        raise NotImplementedError
+
+    def stream(self, completion: Completion, *, terminate: bool) -> StreamPlan:
+        """The streamed answer; ``terminate=False`` leaves out the end-of-stream marker."""
+        raise NotImplementedError
+
+
+def require_object(body: object) -> JsonObject:
+    """The request body as a JSON object, else the 400 every service answers."""
+    if not isinstance(body, dict):
+        raise WireError("bad_request", "The request body is not a JSON object.")
+    return body
+
+
+def optional_int(value: object, param: str) -> int | None:
+    """An integer request parameter (``max_tokens`` and friends), validated like the services."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise WireError("bad_request", f"{param}: Input should be a valid integer", param=param)
+    if value < 0:
+        raise WireError("bad_request", f"{param}: must be a non-negative integer", param=param)
+    return value
+
+
+def text_of_parts(parts: Sequence[object], *, key: str = "text") -> str:
+    """Concatenate (no separator) the ``text`` of every text part/block in ``parts``."""
+    texts: list[str] = []
+    for part in parts:
+        if isinstance(part, dict):
+            value = part.get(key)
+            kind = part.get("type")
+            if isinstance(value, str) and kind in (None, "text", "input_text"):
+                texts.append(value)
+        elif isinstance(part, str):
+            texts.append(part)
+    return "".join(texts)
