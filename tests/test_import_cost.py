@@ -1,0 +1,35 @@
+"""Importing the registry and the config must not pull in an HTTP stack, YAML or any SDK."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("httpx", "httpx2", "aiohttp", "yaml", "openai", "anthropic", "google.genai", "requests")
+
+PROBE = f"""
+import json, sys
+import rlm_code.models.providers.registry
+import rlm_code.core.config
+loaded = [name for name in {HEAVY!r} if name in sys.modules]
+print(json.dumps(loaded))
+"""
+
+
+def test_registry_and_config_import_nothing_heavy() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
+
+
+def test_probe_detects_a_heavy_import() -> None:
+    # The same probe must notice a heavy module, or the test above proves nothing.
+    probe = PROBE.replace("import rlm_code.core.config", "import rlm_code.core.config\nimport yaml")
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == ["yaml"]
