@@ -253,8 +253,9 @@ class LocalProtocolServer:
         self._port = int(runner.addresses[0][1])
 
     async def _shutdown(self) -> None:
+        # Hanging and dripping handlers poll this flag and close within ~50 ms; the runner
+        # waits for them (at most _SHUTDOWN_GRACE_S) before closing the remaining connections.
         self._state.stopping.set()
-        await asyncio.sleep(0.1)  # lets hanging and dripping handlers notice and close
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
