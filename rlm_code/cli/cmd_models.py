@@ -9,9 +9,11 @@ can be added beside the curated one.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # not `from typing import ...`: typing costs ~1.5 ms at start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from rlm_code.models.providers.registry import ProviderSpec
 
 EXIT_USAGE = 2

@@ -8,9 +8,11 @@ whether one of the provider's key env vars (or the project's `.env`) has a value
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # not `from typing import ...`: typing costs ~1.5 ms at start-up
 if TYPE_CHECKING:
+    from typing import Any
+
     from rlm_code.core.config import ConfigManager
     from rlm_code.models.providers.registry import ProviderSpec
 
