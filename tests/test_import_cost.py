@@ -33,3 +33,25 @@ def test_probe_detects_a_heavy_import() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == ["yaml"]
+
+
+def test_cli_command_modules_import_only_argparse() -> None:
+    # `rlm-code --help` imports every command module to call `register`; those of
+    # `providers` and `models` must not drag in the registry, the config or even `typing`.
+    probe = (
+        "import sys\n"
+        "before = set(sys.modules)\n"
+        "import rlm_code.cli.cmd_providers, rlm_code.cli.cmd_models\n"
+        "new = sorted(set(sys.modules) - before)\n"
+        "print('\\n'.join(new))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    new = set(result.stdout.split())
+    assert "argparse" in new, "the probe sees what the import loads"
+    ours = {m for m in new if m.startswith("rlm_code")}
+    assert ours == {"rlm_code", "rlm_code.cli", "rlm_code.cli.cmd_providers",
+                    "rlm_code.cli.cmd_models"}  # fmt: skip
+    assert "typing" not in new
