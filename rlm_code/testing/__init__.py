@@ -28,7 +28,8 @@ Keys
 ----
 ``require_key=None`` accepts anything; a string requires exactly that key; ``True`` requires any
 non-empty key. Keys are read from ``Authorization: Bearer`` (OpenAI, TGI, llama.cpp, Ollama),
-``x-api-key`` (Anthropic), ``x-goog-api-key`` or ``?key=`` (Gemini). A missing key gets
+``x-api-key`` or ``Authorization: Bearer`` (Anthropic; its SDK 2.x sends the latter),
+``x-goog-api-key`` or ``?key=`` (Gemini). A missing key gets
 OpenAI 401 ``invalid_request_error``, Anthropic 401 ``authentication_error``, Gemini 403
 ``PERMISSION_DENIED``, Ollama 401 ``{"error": "unauthorized"}``; a wrong key gets the same
 except Gemini: 400 ``INVALID_ARGUMENT`` with reason ``API_KEY_INVALID``. Keys never appear in

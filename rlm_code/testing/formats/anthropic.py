@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from rlm_code.testing.formats.openai import bearer_token
 from rlm_code.testing.wire import (
     ChatRequest,
     Completion,
@@ -58,7 +59,8 @@ class AnthropicFormat(WireFormat):
     stream_content_type = "text/event-stream; charset=utf-8"
 
     def api_key(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
-        return headers.get("x-api-key", "").strip() or None
+        # ``x-api-key`` is the classic header; anthropic SDK 2.x sends ``Authorization: Bearer``.
+        return headers.get("x-api-key", "").strip() or bearer_token(headers)
 
     def response_headers(self) -> dict[str, str]:
         return {"request-id": "req_" + uuid.uuid4().hex, "anthropic-organization-id": "local"}
