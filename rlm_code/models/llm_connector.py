@@ -17,32 +17,34 @@ Nothing here imports an HTTP stack or an SDK: adapters load them when a connecti
 
 from __future__ import annotations
 
-import logging
-import shutil
-import threading
-from collections.abc import AsyncGenerator, Generator, Mapping
-from dataclasses import dataclass
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # at run time `_load_dependencies` binds these names
+    import logging
+    import shutil
+    import threading
+    from collections.abc import AsyncGenerator, Generator, Mapping
+    from dataclasses import replace
+    from typing import Any
 
-from rlm_code.core.config import ConfigManager
-from rlm_code.core.exceptions import (
-    InvalidAPIKeyFormatError,
-    InvalidInputError,
-    MissingAPIKeyError,
-    ModelError,
-    NotConnectedError,
-    ProviderNotFoundError,
-)
-from rlm_code.core.redact import install_log_redaction, register_secret
-from rlm_code.models.adapters.base import Adapter, Endpoint, load_adapter
-from rlm_code.models.prompting import build_request, make_params
-from rlm_code.models.providers.model_catalog import get_superqode_models
-from rlm_code.models.providers.registry import ProviderRegistry, ProviderSpec
-from rlm_code.models.types import ChatRequest, StreamState
-from rlm_code.models.usage import UsageTracker, monotonic_ms, usage_delta
+    from rlm_code.core.config import ConfigManager, normalize_ollama_host
+    from rlm_code.core.exceptions import (
+        InvalidAPIKeyFormatError,
+        InvalidInputError,
+        MissingAPIKeyError,
+        ModelError,
+        NotConnectedError,
+        ProviderNotFoundError,
+    )
+    from rlm_code.core.redact import register_secret
+    from rlm_code.models.adapters.base import Adapter, Endpoint, load_adapter
+    from rlm_code.models.prompting import build_request, make_params
+    from rlm_code.models.providers.model_catalog import get_superqode_models
+    from rlm_code.models.providers.registry import ProviderRegistry, ProviderSpec
+    from rlm_code.models.types import ChatRequest, StreamState
+    from rlm_code.models.usage import UsageTracker, monotonic_ms
 
-log = logging.getLogger("rlm_code.connector")
-install_log_redaction()
+
+LOGGER_NAME = "rlm_code.connector"
 
 # Key prefixes checked before any network call (spec: "API Key Format").
 KEY_PREFIXES = {"openai": "sk-", "anthropic": "sk-ant-", "gemini": "AIza"}
@@ -57,17 +59,77 @@ def is_free_opencode_model(name: str) -> bool:
     return base.endswith("-free") or base in OPENCODE_FREE_MODELS
 
 
-@dataclass(frozen=True)
 class _Connection:
-    spec: ProviderSpec
-    endpoint: Endpoint
-    adapter: Adapter
-    key_source: str | None
-    route: str  # "http", "sdk" or "cli"
+    """One open connection: immutable once built, swapped whole under the connector's lock."""
+
+    __slots__ = ("adapter", "endpoint", "key_source", "route", "spec")
+
+    def __init__(
+        self,
+        spec: ProviderSpec,
+        endpoint: Endpoint,
+        adapter: Adapter,
+        key_source: str | None,
+        route: str,
+    ) -> None:
+        self.spec = spec
+        self.endpoint = endpoint
+        self.adapter = adapter
+        self.key_source = key_source
+        self.route = route  # "http", "sdk" or "cli"
 
     @property
     def model(self) -> str:
         return self.adapter.endpoint.model
+
+
+def _load_dependencies() -> None:
+    """Import what the connector needs, once, when the first connector is built.
+
+    `import rlm_code.models.llm_connector` is benchmarked against a bare interpreter start, so
+    the module itself imports nothing; the registry, config, errors and the adapters' base
+    load here and are published as this module's globals for the methods below.
+    """
+    if "ModelError" in globals():
+        return
+    import logging
+    import shutil
+    import threading
+    from dataclasses import replace
+
+    from rlm_code.core import exceptions, redact
+    from rlm_code.core.config import ConfigManager, normalize_ollama_host
+    from rlm_code.models import prompting, usage
+    from rlm_code.models.adapters.base import Endpoint, load_adapter
+    from rlm_code.models.providers.model_catalog import get_superqode_models
+    from rlm_code.models.providers.registry import ProviderRegistry
+    from rlm_code.models.types import StreamState
+
+    redact.install_log_redaction()
+    globals().update(
+        logging=logging,
+        shutil=shutil,
+        threading=threading,
+        replace=replace,
+        ConfigManager=ConfigManager,
+        normalize_ollama_host=normalize_ollama_host,
+        register_secret=redact.register_secret,
+        Endpoint=Endpoint,
+        load_adapter=load_adapter,
+        build_request=prompting.build_request,
+        make_params=prompting.make_params,
+        get_superqode_models=get_superqode_models,
+        ProviderRegistry=ProviderRegistry,
+        StreamState=StreamState,
+        UsageTracker=usage.UsageTracker,
+        monotonic_ms=usage.monotonic_ms,
+        InvalidAPIKeyFormatError=exceptions.InvalidAPIKeyFormatError,
+        InvalidInputError=exceptions.InvalidInputError,
+        MissingAPIKeyError=exceptions.MissingAPIKeyError,
+        NotConnectedError=exceptions.NotConnectedError,
+        ProviderNotFoundError=exceptions.ProviderNotFoundError,
+        ModelError=exceptions.ModelError,  # last: its presence marks the load as done
+    )
 
 
 def _check_model_name(model_name: object) -> str:
@@ -111,6 +173,7 @@ class LLMConnector:
         *,
         registry: ProviderRegistry | None = None,
     ) -> None:
+        _load_dependencies()
         self.config_manager = config_manager if config_manager is not None else ConfigManager()
         self.provider_registry = registry if registry is not None else ProviderRegistry.default()
         self._lock = threading.Lock()
@@ -215,8 +278,6 @@ class LLMConnector:
             env_url = self.config_manager.get_env(spec.base_url_env_var)
             if env_url:
                 if spec.provider_id == "ollama":
-                    from rlm_code.core.config import normalize_ollama_host
-
                     env_url = normalize_ollama_host(env_url)
                 return _check_base_url(env_url, f"${spec.base_url_env_var}")
         configured = self.config_manager.provider_base_url(spec.provider_id)
@@ -269,8 +330,6 @@ class LLMConnector:
         )
         route = "sdk" if spec.adapter_type in ("openai", "anthropic", "gemini") else "http"
         if spec.adapter_type == "ollama":
-            from dataclasses import replace
-
             read = self.config_manager.ollama_timeout
             endpoint = replace(endpoint, timeouts=replace(endpoint.timeouts, read=read))
         adapter_cls: type[Adapter]
@@ -291,7 +350,7 @@ class LLMConnector:
         except BaseException:
             adapter.close()
             raise
-        log.debug(
+        logging.getLogger(LOGGER_NAME).debug(
             "opened %s/%s at %s via %s",
             spec.provider_id,
             adapter.endpoint.model,
@@ -579,6 +638,8 @@ class LLMConnector:
     @staticmethod
     def usage_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
         """`after - before` for calls and tokens (plus `unknown_usage_calls` when non-zero)."""
+        from rlm_code.models.usage import usage_delta
+
         return usage_delta(before or {}, after or {})
 
     def get_usage_summary(self) -> dict[str, Any]:
@@ -647,7 +708,7 @@ class LLMConnector:
             try:
                 return conn.adapter.list_models()
             except ModelError as exc:
-                log.info("Ollama model listing failed: %s", exc)
+                logging.getLogger(LOGGER_NAME).info("Ollama model listing failed: %s", exc)
                 return []
         spec = self.provider_registry.get("ollama")
         assert spec is not None
@@ -663,12 +724,14 @@ class LLMConnector:
             )
             adapter = OllamaAdapter(endpoint)
         except ModelError as exc:
-            log.info("Ollama model listing failed: %s", exc)
+            logging.getLogger(LOGGER_NAME).info("Ollama model listing failed: %s", exc)
             return []
         try:
             return adapter.list_models()
         except ModelError as exc:
-            log.info("Ollama at %s is not answering: %s", endpoint.base_url, exc)
+            logging.getLogger(LOGGER_NAME).info(
+                "Ollama at %s is not answering: %s", endpoint.base_url, exc
+            )
             return []
         finally:
             adapter.close()
