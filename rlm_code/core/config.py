@@ -135,9 +135,27 @@ def _coerce(value: Any, kind: type, where: str) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{where}: expected a number of seconds")
     number = float(value)
-    if not math.isfinite(number) or number < 0:
-        raise ConfigError(f"{where}: expected a finite number of seconds, 0 or more")
+    if not math.isfinite(number) or number <= 0:
+        raise ConfigError(f"{where}: expected a positive, finite number of seconds")
     return number
+
+
+def _check_provider_name(name: str, where: str) -> None:
+    """Settings under `providers:` must name a registry id, or they would do nothing."""
+    import difflib
+
+    from rlm_code.models.providers.registry import ProviderRegistry
+
+    registry = ProviderRegistry.default()
+    spec = registry.get(name)
+    if spec is not None and spec.provider_id == name:
+        return
+    if spec is not None:
+        raise ConfigError(f"{where}: use the provider id '{spec.provider_id}', not '{name}'")
+    ids = [s.provider_id for s in registry.list_providers()]
+    close = difflib.get_close_matches(name, ids, n=3)
+    hint = f"did you mean: {', '.join(close)}?" if close else "known: " + ", ".join(ids)
+    raise ConfigError(f"{where}: unknown provider 'providers.{name}'; {hint}")
 
 
 def _validate(
@@ -159,6 +177,8 @@ def _validate(
                         f"{where(sub_path)}: API keys do not belong in config files; set the "
                         "provider's env var (e.g. OPENAI_API_KEY) or use the key store"
                     )
+                if key_path == ("providers",):
+                    _check_provider_name(str(key), where(sub_path))
                 sub_schema = schema.get(str(key), schema.get("*"))
                 if sub_schema is None:
                     allowed = ", ".join(k for k in schema if k != "*")
@@ -331,7 +351,10 @@ class ConfigManager:
         node = data
         parts = dotted_key.split(".")
         for part in parts[:-1]:
-            node = node.setdefault(part, {})
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{path}: '{dotted_key}' runs through '{part}', which is a value")
+            node = child
         node[parts[-1]] = value
         _validate(data, {}, path, project=False)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -343,18 +366,33 @@ class ConfigManager:
 
 
 def normalize_ollama_host(value: str) -> str:
-    """Accept Ollama's own OLLAMA_HOST forms (`0.0.0.0:11434`, `host`, full URL)."""
-    value = value.strip().rstrip("/")
-    if "://" not in value:
-        value = "http://" + value
-    scheme, _, rest = value.partition("://")
-    host = rest.split("/", 1)[0]
-    if host.startswith("0.0.0.0"):
-        rest = "127.0.0.1" + rest[len("0.0.0.0") :]
-        host = rest.split("/", 1)[0]
-    if ":" not in host.rsplit("]", 1)[-1]:
-        rest = host + ":11434" + rest[len(host) :]
-    return f"{scheme}://{rest}"
+    """Accept Ollama's own OLLAMA_HOST forms, as its client reads them.
+
+    `host`, `host:port`, `:port` and full URLs; no port means 11434, except after an explicit
+    `http://` (80) or `https://` (443); `0.0.0.0` (a bind address) means this machine.
+    """
+    from urllib.parse import urlsplit
+
+    raw = value.strip()
+    scheme, sep, hostport = raw.partition("://")
+    port = 11434
+    if not sep:
+        scheme, hostport = "http", raw
+    elif scheme == "http":
+        port = 80
+    elif scheme == "https":
+        port = 443
+    try:
+        split = urlsplit(f"{scheme}://{hostport}")
+        port = split.port or port
+    except ValueError:
+        raise ConfigError(f"OLLAMA_HOST: cannot parse {value!r} as host[:port] or a URL") from None
+    host = split.hostname or "127.0.0.1"
+    if host == "0.0.0.0":
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}{split.path.rstrip('/')}"
 
 
 def _deep_merge(target: dict[str, Any], source: dict[str, Any]) -> None:

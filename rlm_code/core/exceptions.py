@@ -56,6 +56,7 @@ class ModelError(RLMCodeError):
     """
 
     default_hint = ""
+    retryable = False  # whether a new attempt may succeed (the retry policy reads this)
 
     def __init__(
         self,
@@ -65,6 +66,7 @@ class ModelError(RLMCodeError):
         status_code: int | None = None,
         retry_after: float | None = None,
         hint: str | None = None,
+        retryable: bool | None = None,
     ) -> None:
         hint = self.default_hint if hint is None else hint
         text = message.rstrip()
@@ -74,10 +76,14 @@ class ModelError(RLMCodeError):
         self.provider = provider
         self.status_code = status_code
         self.retry_after = retry_after
+        if retryable is not None:
+            self.retryable = retryable
 
 
 class InvalidInputError(ModelError, ValueError):
     """An argument is unusable (empty prompt, wrong type, bad model name)."""
+
+    default_hint = "Check the arguments of the call."
 
 
 class ProviderNotFoundError(ModelError):
@@ -89,13 +95,21 @@ class ProviderNotFoundError(ModelError):
 class MissingAPIKeyError(ModelError):
     """No API key was found for a provider that needs one."""
 
+    default_hint = (
+        "Set the provider's API key env var (see `rlm-code providers --json`) or pass api_key=."
+    )
+
 
 class InvalidAPIKeyFormatError(ModelError):
     """The key does not look like the provider's keys. The key itself is never shown."""
 
+    default_hint = "Check that the key was copied whole and belongs to this provider."
+
 
 class SDKNotInstalledError(ModelError):
     """The provider's SDK is not installed; the message holds the exact install command."""
+
+    default_hint = "Install it with `pip install 'rlm-code[all]'`."
 
 
 class NotConnectedError(ModelError):
@@ -107,11 +121,14 @@ class NotConnectedError(ModelError):
 class ModelNotFoundError(ModelError):
     """The provider does not serve the requested model."""
 
+    default_hint = "Run `rlm-code models PROVIDER` to see the model names."
+
 
 class ProviderConnectionError(ModelError):
     """The provider's server could not be reached."""
 
     default_hint = "Check that the server is running and the base URL is right."
+    retryable = True
 
 
 class AuthenticationError(ModelError):
@@ -124,6 +141,7 @@ class RateLimitError(ModelError):
     """The provider is rate limiting us (HTTP 429)."""
 
     default_hint = "Wait and retry, or lower the request rate."
+    retryable = True
 
 
 class ModelTimeoutError(ModelError, TimeoutError):
@@ -134,6 +152,8 @@ class ModelTimeoutError(ModelError, TimeoutError):
 
 class ProviderError(ModelError):
     """The provider failed: a 5xx, an HTML error page, or an answer we cannot use."""
+
+    default_hint = "Retry later; run with --debug for the provider's answer."
 
 
 class ResponseFormatError(ProviderError):

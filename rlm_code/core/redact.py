@@ -32,8 +32,8 @@ _shape_re: re.Pattern[str] | None = None
 
 # Shapes of credentials: provider key prefixes, bearer tokens, key headers and query values.
 _SHAPES = (
-    r"(?:sk-ant-|sk-proj-|sk-or-|sk-)[A-Za-z0-9_\-]{6,}"
-    r"|AIza[0-9A-Za-z_\-]{6,}"
+    r"(?<![A-Za-z0-9])(?:sk-ant-|sk-proj-|sk-or-|sk-)[A-Za-z0-9_\-]{6,}"
+    r"|(?<![A-Za-z0-9])AIza[0-9A-Za-z_\-]{6,}"
     r"|(?i:bearer)\s+[A-Za-z0-9_\-\.=:/+]{6,}"
     r"|(?i:(?:x-api-key|x-goog-api-key|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9_\-\.]{6,}"
     r"|(?<=[?&])key=[^&\s\"'#]+"
@@ -118,8 +118,18 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+_factory_installed = False
+
+
 def install_log_redaction(logger_name: str = "rlm_code") -> None:
-    """Attach the redacting filter to the project's logger (once)."""
+    """Mask secrets in log records, once per process.
+
+    A filter on the `rlm_code` logger alone would miss its children's records (logger
+    filters are not inherited) and the HTTP and SDK libraries' own DEBUG lines, so the record
+    factory is wrapped too: every record is rendered and masked when it is created. Records
+    exist only for enabled levels, so this costs nothing while logging is off.
+    """
+    global _factory_installed
     import logging
 
     filter_class = __getattr__("RedactingFilter")
@@ -127,3 +137,16 @@ def install_log_redaction(logger_name: str = "rlm_code") -> None:
     logger = logging.getLogger(logger_name)
     if not any(isinstance(f, filter_class) for f in logger.filters):
         logger.addFilter(filter_class())
+    with _lock:
+        if _factory_installed:
+            return
+        _factory_installed = True
+        previous = logging.getLogRecordFactory()
+        masker = filter_class()
+
+        def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            masker.filter(record)
+            return record
+
+        logging.setLogRecordFactory(factory)

@@ -287,11 +287,6 @@ def test_unreadable_file_is_a_config_error(layout: Layout) -> None:
         layout.manager().default_model  # noqa: B018
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: provider names under `providers:` are not checked against the registry, "
-    "so a typo (or an alias such as lm-studio) silently does nothing",
-)
 def test_unknown_provider_under_providers_is_refused(layout: Layout) -> None:
     layout.write_project("providers:\n  vlm:\n    base_url: http://gpu:8000/v1\n")
     with pytest.raises(ConfigError, match="vlm"):
@@ -410,14 +405,11 @@ OLLAMA_HOSTS = [
     ("0.0.0.0:11434", "http://127.0.0.1:11434"),
     ("0.0.0.0:9000", "http://127.0.0.1:9000"),
 ]
-_SCHEME_PORT_BUG = pytest.mark.xfail(
-    strict=True, reason="bug: an explicit scheme without a port must default to 80/443 as in "
-    "Ollama's client, and ':PORT' to 127.0.0.1; see report"
-)  # fmt: skip
+# An explicit scheme without a port defaults to 80/443 as in Ollama's client; ':PORT' is local.
 OLLAMA_HOSTS_DIVERGENT = [
-    pytest.param("http://1.2.3.4", "http://1.2.3.4:80", marks=_SCHEME_PORT_BUG),
-    pytest.param("https://example.com", "https://example.com:443", marks=_SCHEME_PORT_BUG),
-    pytest.param(":56789", "http://127.0.0.1:56789", marks=_SCHEME_PORT_BUG),
+    ("http://1.2.3.4", "http://1.2.3.4:80"),
+    ("https://example.com", "https://example.com:443"),
+    (":56789", "http://127.0.0.1:56789"),
 ]
 
 
