@@ -8,8 +8,10 @@ usage errors. `--debug` shows the traceback too.
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
 
 
 def register(subparsers: Any) -> None:

@@ -7,8 +7,10 @@ the command line, so they stay out of shell history; they are never printed back
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
 
 # CLI spelling -> config key
 SETTABLE = {
