@@ -9,16 +9,14 @@ A spinner shows on stderr while probing, only when stderr is a terminal: piped o
 output never carries control codes. `--json` prints `{"local": [...], "acp": [...]}` (only
 the part that ran with `--local-only` / `--acp-only`).
 
-`register` imports nothing but argparse (start-up is benchmarked); everything else loads
-inside `run`.
+`register` imports nothing (start-up is benchmarked); everything else loads inside `run`.
 """
 
 from __future__ import annotations
 
-import argparse
-
 TYPE_CHECKING = False  # not `from typing import ...`: typing costs ~1.5 ms at start-up
 if TYPE_CHECKING:
+    import argparse
     import threading
     from types import TracebackType
     from typing import Any, TextIO

@@ -25,15 +25,10 @@ How a row is checked, and why:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import shutil
-import signal
-import subprocess
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 from rlm_code.models.providers.local_discovery import check_timeout
 
 if TYPE_CHECKING:
+    import subprocess
+
     from rlm_code.core.config import ConfigManager
 
 __all__ = [
@@ -220,6 +217,9 @@ def _first_line(data: bytes) -> str | None:
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
     """Kill the process and everything it started (it leads its own process group)."""
+    import contextlib
+    import signal
+
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
     with contextlib.suppress(OSError):
@@ -230,6 +230,9 @@ def _run_version(
     argv: list[str], deadline: float, env: Mapping[str, str], timeout: float
 ) -> _Version:
     """Run one version command until `deadline` (a `time.monotonic()` value); never raises."""
+    import contextlib
+    import subprocess
+
     shown = " ".join([Path(argv[0]).name, *argv[1:]])
     try:
         process = subprocess.Popen(
@@ -313,6 +316,9 @@ def discover_acp_agents(
     one). Returns in about `timeout` seconds however the version commands behave. Raises
     `InvalidInputError` for a timeout that is not a positive number of seconds.
     """
+    import shutil
+    from concurrent.futures import ThreadPoolExecutor
+
     seconds = check_timeout(timeout)
     deadline = time.monotonic() + seconds
     environ: Mapping[str, str] = (

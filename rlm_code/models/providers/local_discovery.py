@@ -25,22 +25,18 @@ How probing works, and why:
   ``timeout`` argument raises (`InvalidInputError`); a malformed config file still raises
   `ConfigError`, because silently probing the wrong URL would hide the mistake.
 
-aiohttp is imported inside the functions that use it: importing this module costs only the
-standard library.
+asyncio and aiohttp are imported inside the functions that use them, so importing this module
+(which the connector and the CLI do) costs only a few light standard-library modules.
 """
 
 from __future__ import annotations
 
-import asyncio
 import errno
-import json
 import math
 import time
 from collections.abc import Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
 
 from rlm_code.core.exceptions import InvalidInputError
 
@@ -205,6 +201,8 @@ def _resolve_url(spec: ProviderSpec, config: ConfigManager) -> tuple[str | None,
 
 def _targets(registry: ProviderRegistry, config: ConfigManager) -> list[_Target]:
     """Group the local rows by (kind, URL), in registry order with generic rows last."""
+    from urllib.parse import urlsplit
+
     specs = registry.list_providers("local")
     specs = sorted(specs, key=lambda s: _hint(s).generic)  # stable: keeps registry order
     targets: dict[tuple[str, str], _Target] = {}
@@ -256,6 +254,8 @@ class _Answer:
     error: str | None = None
 
     def json(self) -> Any:
+        import json
+
         if self.status is None:
             return _NOT_JSON
         try:
@@ -319,6 +319,8 @@ async def _fetch(session: aiohttp.ClientSession, url: str, timeout: float) -> _A
 
 async def _fetch_all(urls: list[str], timeout: float) -> dict[str, _Answer]:
     """Fetch every distinct URL concurrently; the whole thing ends by one deadline."""
+    import asyncio
+
     import aiohttp
 
     unique = list(dict.fromkeys(urls))
@@ -351,6 +353,9 @@ def _run_coroutine(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     resolver thread would hold the caller long after the deadline. Closing the loop ourselves
     shuts that executor down without waiting.
     """
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -360,6 +365,8 @@ def _run_coroutine(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 
 def _run_in_new_loop(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    import asyncio
+
     loop = asyncio.new_event_loop()
     try:
         return loop.run_until_complete(factory())
