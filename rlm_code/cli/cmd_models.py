@@ -30,6 +30,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("provider", metavar="PROVIDER", help="provider id or alias, e.g. claude")
     parser.add_argument("--json", action="store_true", help='print {"provider", "models"} JSON')
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="ask the provider's own API (uses its configured key and base URL)",
+    )
     parser.set_defaults(handler="rlm_code.cli.cmd_models:run")
 
 
@@ -71,9 +76,30 @@ def print_models(provider_id: str, models: list[str], as_json: bool) -> None:
         )
 
 
+def live_models(provider_id: str) -> list[str]:
+    """What the provider's API lists for this account; raises the connector's typed errors."""
+    from rlm_code.models.llm_connector import LLMConnector
+
+    with LLMConnector() as connector:
+        return connector.list_models(provider_id, live_only=True)
+
+
 def run(args: argparse.Namespace) -> int:
     spec = resolve_provider(args.provider)
     if spec is None:
         return EXIT_USAGE
-    print_models(spec.provider_id, curated_models(spec), args.json)
+    if not args.live:
+        print_models(spec.provider_id, curated_models(spec), args.json)
+        return 0
+    from rlm_code.cli._output import fail
+    from rlm_code.cli.session import exit_code_for
+    from rlm_code.core.exceptions import ModelError
+
+    try:
+        models = live_models(spec.provider_id)
+    except ModelError as exc:
+        if args.debug:
+            raise
+        return fail(str(exc), exit_code_for(exc))
+    print_models(spec.provider_id, models, args.json)
     return 0

@@ -297,8 +297,14 @@ class LLMConnector:
         model_type: object = None,
         api_key: object = None,
         base_url: object = None,
+        *,
+        check: bool = True,
     ) -> _Connection:
-        """Resolve everything and build a checked adapter, without touching `self`."""
+        """Resolve everything and build a checked adapter, without touching `self`.
+
+        `check=False` skips the adapter's connect-time check (used to list a provider's models
+        without naming one).
+        """
         name = _check_model_name(model_name)
         provider_arg = _check_optional_str(model_type, "model_type")
         key_arg = _check_optional_str(api_key, "api_key")
@@ -317,6 +323,7 @@ class LLMConnector:
                 + spec.provider_id
                 + "`",
                 provider=spec.provider_id,
+                hint="",
             )
         if key is not None:
             self._check_key(spec, key)
@@ -346,7 +353,8 @@ class LLMConnector:
             adapter_cls = load_adapter(spec.adapter_type)
         adapter = adapter_cls(endpoint)
         try:
-            adapter.check()
+            if check:
+                adapter.check()
         except BaseException:
             adapter.close()
             raise
@@ -736,18 +744,44 @@ class LLMConnector:
         finally:
             adapter.close()
 
-    def list_models(self, provider_name: str | None = None) -> list[str]:
-        """Models the provider's own API lists for this account (connected provider, or the
-        named one if it is the connected one); the curated catalog otherwise."""
+    def list_models(
+        self, provider_name: str | None = None, *, live_only: bool = False
+    ) -> list[str]:
+        """The models the provider's own API lists for this account.
+
+        Uses the current connection when it is to that provider (or no provider is named),
+        else a temporary route with the provider's configured key and URL. When the provider
+        cannot be asked (no key, server down, an error), returns the curated catalog instead
+        and logs why — or, with `live_only=True`, raises the typed error.
+        """
         conn = self._connection
-        spec = self.provider_registry.get(provider_name) if provider_name else None
-        if provider_name and spec is None:
-            raise ProviderNotFoundError(f"unknown provider {provider_name!r}")
-        if conn is not None and (spec is None or spec.provider_id == conn.spec.provider_id):
-            return conn.adapter.list_models()
-        if spec is None:
-            raise NotConnectedError("no model is connected and no provider was named")
-        return self.list_provider_example_models(spec.provider_id, limit=1000)
+        if provider_name is None:
+            if conn is None:
+                raise NotConnectedError("no model is connected and no provider was named")
+            spec = conn.spec
+        else:
+            found = self.provider_registry.get(provider_name)
+            if found is None:
+                raise ProviderNotFoundError(f"unknown provider {provider_name!r}")
+            spec = found
+        temporary: _Connection | None = None
+        try:
+            if conn is not None and conn.spec.provider_id == spec.provider_id:
+                adapter = conn.adapter
+            else:
+                temporary = self._open(f"{spec.provider_id}/list", check=False)
+                adapter = temporary.adapter
+            return adapter.list_models()
+        except ModelError as exc:
+            if live_only:
+                raise
+            logging.getLogger(LOGGER_NAME).info(
+                "listing %s models failed (%s); using the catalog", spec.provider_id, exc
+            )
+            return self.list_provider_example_models(spec.provider_id, limit=1000)
+        finally:
+            if temporary is not None:
+                temporary.adapter.close()
 
     def discover_local_providers(self, timeout: float = 1.5) -> list[dict[str, Any]]:
         """Probe every local provider concurrently; one dict per provider found or probed."""
