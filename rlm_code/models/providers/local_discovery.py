@@ -189,9 +189,14 @@ def _resolve_url(spec: ProviderSpec, config: ConfigManager) -> tuple[str | None,
         value = config.get_env(spec.base_url_env_var)
         if value:
             if spec.adapter_type == "ollama":
-                from rlm_code.core.config import normalize_ollama_host
+                import contextlib
 
-                value = normalize_ollama_host(value)
+                from rlm_code.core.config import normalize_ollama_host
+                from rlm_code.core.exceptions import ConfigError
+
+                # Unparsable: left as typed, and reported as an invalid URL rather than raised.
+                with contextlib.suppress(ConfigError):
+                    value = normalize_ollama_host(value)
             return value, f"${spec.base_url_env_var}"
     configured = config.provider_base_url(spec.provider_id)
     if configured:
@@ -213,9 +218,14 @@ def _targets(registry: ProviderRegistry, config: ConfigManager) -> list[_Target]
             continue  # a local row without any URL has nothing to probe
         url = url.strip().rstrip("/")
         invalid = None
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            invalid = f"invalid base URL from {source}: it must start with http:// or https://"
+        try:
+            parts = urlsplit(url)
+            usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError:
+            usable = False
+        if not usable:
+            invalid = f"invalid base URL from {source}: expected http(s)://host[:port][/path]"
         target = targets.setdefault((kind, url), _Target(kind, url, invalid=invalid))
         target.candidates.append(spec)
     return list(targets.values())
