@@ -22,7 +22,7 @@ import pytest
 from rlm_code.core.config import ConfigManager
 from rlm_code.core.exceptions import InvalidInputError
 from rlm_code.models.llm_connector import LLMConnector
-from rlm_code.models.providers.local_discovery import discover_local_providers
+from rlm_code.models.providers.local_discovery import PROBE_HINTS, discover_local_providers
 from rlm_code.models.providers.registry import ProviderRegistry
 from rlm_code.testing import LocalProtocolServer, run_local_server
 
@@ -67,6 +67,12 @@ def by_id(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def gets(server: LocalProtocolServer) -> list[str]:
     return sorted(r.path for r in server.requests if r.method == "GET")
+
+
+def test_probe_hints_name_only_local_rows() -> None:
+    # The hints say how to tell servers apart; what to probe comes from the rows themselves.
+    assert set(PROBE_HINTS) <= set(ENV_VAR)
+    assert [pid for pid, hint in PROBE_HINTS.items() if hint.generic] == ["openai-compatible"]
 
 
 # -- healthy servers ---------------------------------------------------------------------------
