@@ -784,7 +784,8 @@ class LLMConnector:
                 temporary.adapter.close()
 
     def discover_local_providers(self, timeout: float = 1.5) -> list[dict[str, Any]]:
-        """Probe every local provider concurrently; one dict per provider found or probed."""
+        """Probe every local server concurrently: one dict per distinct URL probed (rows that
+        share a URL, like llama.cpp, MLX, TGI and the generic row on :8080, are reported once)."""
         from rlm_code.models.providers.local_discovery import discover_local_providers
 
         return discover_local_providers(self.provider_registry, self.config_manager, timeout)
