@@ -1,16 +1,31 @@
-"""Shared HTTP pieces for the raw-HTTP adapters (ollama, openai_compatible).
+"""Shared HTTP pieces for the adapters: transports, line readers, per-loop resources and the
+one mapping from transport exceptions to typed errors.
 
 - `SyncHTTP`: one `httpx2.Client` per connection (keep-alive pool), reused by every call.
 - `AsyncHTTP`: one `aiohttp.ClientSession` per connection *and event loop* (an aiohttp
   session cannot cross loops), closed when that loop shuts down under `asyncio.run`, or by
   `aclose()` / `close()`.
+- `LoopLocal`: that per-loop bookkeeping, for any loop-bound resource (the SDK adapters keep
+  their async SDK clients in one).
 - Line splitting on bytes (`iter_lines`, `aiter_lines`): a multi-byte character split across
   network chunks is reassembled, and invalid UTF-8 surfaces as a typed error at `json.loads`
   instead of being silently replaced.
-- Every transport failure is mapped here, once, to a typed error: refused/reset connections
-  -> `ProviderConnectionError` (retryable), connect timeouts -> `ModelTimeoutError`
-  (retryable), read timeouts -> `ModelTimeoutError`, a connection cut mid-answer ->
-  `ProviderError`, HTTP error statuses -> `errors.error_for_status`.
+- Every transport failure is mapped here, once (`map_httpx_error`, `map_aiohttp_error`, used
+  by the SDK adapters too):
+
+  ========================================  =============================  =========
+  failure                                   error                          retried
+  ========================================  =============================  =========
+  refused / DNS / reset before an answer    `ProviderConnectionError`      yes
+  connect (or pool) timeout                 `ModelTimeoutError`            yes
+  read timeout                              `ModelTimeoutError`            no
+  connection cut while the answer arrives   `ProviderError`                no
+  HTTP error status                         `errors.error_for_status`      by status
+  ========================================  =============================  =========
+
+Streams are handed back line by line; a caller that has seen its stream's end marker keeps
+reading to the end of the body (`drain`), so the connection goes back to the pool instead of
+being dropped: with TLS, a new connection per streamed call costs a handshake every time.
 
 httpx2 and aiohttp are imported when a transport is built, never at module import.
 """
@@ -18,26 +33,48 @@ httpx2 and aiohttp are imported when a transport is built, never at module impor
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import logging
+import ssl
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+)
+from typing import Any, Generic, TypeVar
 
 from rlm_code.core.config import TimeoutSettings
-from rlm_code.core.exceptions import (
-    ModelError,
-    ModelTimeoutError,
-    ProviderConnectionError,
-    ProviderError,
-    ResponseFormatError,
-)
-from rlm_code.models.adapters.errors import error_for_status
+from rlm_code.core.exceptions import ModelError, ResponseFormatError
+from rlm_code.models.adapters.errors import cut_off, error_for_status, refused, timed_out
 from rlm_code.models.adapters.retry import RetryPolicy
 
 log = logging.getLogger("rlm_code.http")
 
 JSON_CONTENT = {"Content-Type": "application/json", "Accept": "application/json"}
+
+R = TypeVar("R")
+
+
+@functools.cache
+def default_ssl_context() -> ssl.SSLContext:
+    """httpx2's default TLS context (certifi, or `SSL_CERT_FILE`/`SSL_CERT_DIR`), built once.
+
+    Building one costs ~15 ms (it loads the CA bundle); every client made here shares this one,
+    so connecting, temporary routes and the per-loop async clients do not pay it again. An
+    `SSLContext` is safe to share between threads and event loops.
+    """
+    import httpx2
+
+    context: ssl.SSLContext = httpx2.create_ssl_context()
+    return context
 
 
 def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -82,25 +119,55 @@ def loads(payload: bytes | str, provider: str) -> Any:
         ) from None
 
 
-def _cut_off(provider: str, exc: BaseException) -> ProviderError:
-    return ProviderError(
-        f"{provider} closed the connection before the answer was complete ({type(exc).__name__})",
-        provider=provider,
-        hint="Try again; if it keeps happening, check the server's logs.",
-    )
+def map_httpx_error(
+    httpx: Any,
+    provider: str,
+    exc: BaseException,
+    where: str,
+    timeouts: TimeoutSettings,
+    read_timeout: float | None = None,
+    *,
+    answering: bool = True,
+) -> ModelError:
+    """An httpx2 transport exception -> typed error (see the table in the module docstring).
+
+    `answering` says whether the answer had started (status line received): a connection
+    that breaks before that is a retryable connection failure, after it a cut-off reply.
+    """
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        return timed_out(provider, "accept the connection", timeouts.connect, True)
+    if isinstance(exc, httpx.TimeoutException):
+        return timed_out(provider, "answer in time", read_timeout or timeouts.read, False)
+    if isinstance(exc, httpx.ConnectError):
+        return refused(provider, where, exc)
+    if answering and isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+        return cut_off(provider, exc)
+    return refused(provider, where, exc)
 
 
-def _timed_out(provider: str, phase: str, seconds: float | None, retryable: bool) -> ModelError:
-    limit = f" after {seconds:g} s" if seconds else ""
-    return ModelTimeoutError(
-        f"{provider} did not {phase}{limit}", provider=provider, retryable=retryable
-    )
-
-
-def _refused(provider: str, url: str, exc: BaseException) -> ProviderConnectionError:
-    return ProviderConnectionError(
-        f"cannot connect to {provider} at {url} ({type(exc).__name__})", provider=provider
-    )
+def map_aiohttp_error(
+    aiohttp: Any,
+    provider: str,
+    exc: BaseException,
+    where: str,
+    timeouts: TimeoutSettings,
+    read_timeout: float | None = None,
+    *,
+    answering: bool = True,
+) -> ModelError:
+    """An aiohttp (or asyncio timeout) exception -> typed error; see `map_httpx_error`."""
+    a = aiohttp
+    if isinstance(exc, a.ConnectionTimeoutError):
+        return timed_out(provider, "accept the connection", timeouts.connect, True)
+    if isinstance(exc, asyncio.TimeoutError):
+        return timed_out(provider, "answer in time", read_timeout or timeouts.read, False)
+    if isinstance(exc, a.ClientConnectorError):
+        return refused(provider, where, exc)
+    if answering and isinstance(
+        exc, a.ClientPayloadError | a.ServerDisconnectedError | a.ClientOSError
+    ):
+        return cut_off(provider, exc)
+    return refused(provider, where, exc)
 
 
 class SyncHTTP:
@@ -127,6 +194,7 @@ class SyncHTTP:
             timeout=httpx2.Timeout(timeouts.read, connect=timeouts.connect),
             limits=httpx2.Limits(max_connections=100, max_keepalive_connections=32),
             follow_redirects=False,
+            verify=default_ssl_context(),
         )
         self._errors: tuple[type[BaseException], ...] = (httpx2.TransportError,)
 
@@ -141,18 +209,36 @@ class SyncHTTP:
             return self._httpx.USE_CLIENT_DEFAULT
         return self._httpx.Timeout(seconds, connect=min(seconds, self.timeouts.connect))
 
-    def _map(self, exc: BaseException, url: str, read_timeout: float | None) -> ModelError:
-        h = self._httpx
-        if isinstance(exc, h.ConnectTimeout | h.PoolTimeout):
-            return _timed_out(self.provider, "accept the connection", self.timeouts.connect, True)
-        if isinstance(exc, h.TimeoutException):
-            seconds = read_timeout or self.timeouts.read
-            return _timed_out(self.provider, "answer in time", seconds, False)
-        if isinstance(exc, h.ConnectError):
-            return _refused(self.provider, url, exc)
-        if isinstance(exc, h.RemoteProtocolError | h.ReadError):
-            return _cut_off(self.provider, exc)
-        return _refused(self.provider, url, exc)
+    def _map(
+        self, exc: BaseException, url: str, read_timeout: float | None, answering: bool
+    ) -> ModelError:
+        return map_httpx_error(
+            self._httpx,
+            self.provider,
+            exc,
+            url,
+            self.timeouts,
+            read_timeout,
+            answering=answering,
+        )
+
+    def _open(self, method: str, url: str, body: bytes | None, timeout: float | None) -> Any:
+        """Send a request and return the response once its status line has arrived."""
+        client = self._client
+        request = client.build_request(method, url, content=body, timeout=self._timeout(timeout))
+        try:
+            return client.send(request, stream=True)
+        except self._errors as exc:
+            raise self._map(exc, url, timeout, answering=False) from None
+
+    def _read(self, response: Any, url: str, timeout: float | None) -> bytes:
+        try:
+            content: bytes = response.read()
+        except self._errors as exc:
+            raise self._map(exc, url, timeout, answering=True) from None
+        finally:
+            response.close()
+        return content
 
     def request_json(
         self,
@@ -167,16 +253,11 @@ class SyncHTTP:
         """One JSON call with retries; returns the parsed JSON body."""
         url = self.base_url + path
         body = None if payload is None else json.dumps(payload).encode()
-        client = self._client
         provider = self.provider
-        call_timeout = self._timeout(timeout)
 
         def attempt() -> Any:
-            try:
-                response = client.request(method, url, content=body, timeout=call_timeout)
-                content = response.content
-            except self._errors as exc:
-                raise self._map(exc, url, timeout) from None
+            response = self._open(method, url, body, timeout)
+            content = self._read(response, url, timeout)
             status = response.status_code
             if status >= 400:
                 raise error_for_status(provider, status, content, response.headers, model=model)
@@ -196,26 +277,21 @@ class SyncHTTP:
         timeout: float | None = None,
         model: str | None = None,
     ) -> Generator[bytes, None, None]:
-        """POST and yield the answer's lines; retried only until the answer starts."""
+        """POST and yield the answer's lines; retried only until the answer starts.
+
+        Closing the generator early closes the response (and drops its connection); read it to
+        the end to hand the connection back to the pool.
+        """
         url = self.base_url + path
         body = json.dumps(payload).encode()
-        client = self._client
         provider = self.provider
-        call_timeout = self._timeout(timeout)
 
         def open_stream() -> Any:
-            request = client.build_request("POST", url, content=body, timeout=call_timeout)
-            try:
-                response = client.send(request, stream=True)
-            except self._errors as exc:
-                raise self._map(exc, url, timeout) from None
+            response = self._open("POST", url, body, timeout)
             if response.status_code >= 400:
-                try:
-                    content = response.read()
-                except self._errors:
-                    content = b""
-                finally:
-                    response.close()
+                content = b""
+                with contextlib.suppress(ModelError):  # the status says enough
+                    content = self._read(response, url, timeout)
                 raise error_for_status(
                     provider, response.status_code, content, response.headers, model=model
                 )
@@ -223,58 +299,72 @@ class SyncHTTP:
 
         response = self.retry.call(open_stream)
         try:
-            yield from iter_lines(response.iter_raw())
+            # iter_bytes, not iter_raw: a proxy may gzip the stream (we send Accept-Encoding).
+            yield from iter_lines(response.iter_bytes())
         except self._errors as exc:
-            raise self._map(exc, url, timeout) from None
+            raise self._map(exc, url, timeout, answering=True) from None
         finally:
             response.close()
 
 
-class _LoopSessions:
-    """One aiohttp session per event loop, closed when its loop shuts down.
+class LoopLocal(Generic[R]):
+    """One resource per event loop (aiohttp sessions, async SDK clients), closed when its loop
+    shuts down.
 
-    The session is tied to the loop it was created in. To close it while that loop is still
-    alive we park an async generator at a `yield`: `asyncio.run` (and any loop that calls
+    Such resources are tied to the loop they were created in. To close one while its loop is
+    still alive we park an async generator at a `yield`: `asyncio.run` (and any loop that calls
     `shutdown_asyncgens`) closes every such generator before closing the loop, and the
-    generator's `finally` closes the session there.
+    generator's `finally` closes the resource there. Without this, each `asyncio.run` would
+    leave a pool of open sockets behind for the garbage collector.
     """
 
-    def __init__(self, make: Any) -> None:
+    def __init__(
+        self,
+        make: Callable[[], R],
+        aclose: Callable[[R], Awaitable[Any]],
+        is_closed: Callable[[R], bool] | None = None,
+    ) -> None:
         self._make = make
+        self._aclose = aclose
+        self._is_closed = is_closed
         self._lock = threading.Lock()
-        self._by_loop: dict[asyncio.AbstractEventLoop, tuple[Any, Any]] = {}
+        self._by_loop: dict[asyncio.AbstractEventLoop, tuple[R, AsyncGenerator[None, None]]] = {}
 
-    async def get(self) -> Any:
+    async def get(self) -> R:
+        """The running loop's resource, created on first use in that loop."""
         loop = asyncio.get_running_loop()
         found = self._by_loop.get(loop)
-        if found is not None and not found[0].closed:
+        if found is not None and (self._is_closed is None or not self._is_closed(found[0])):
             return found[0]
-        session = self._make()
-        guard = self._guard(loop, session)
+        resource = self._make()
+        guard = self._guard(loop, resource)
         with self._lock:
             for old in [lp for lp in self._by_loop if lp.is_closed()]:
                 del self._by_loop[old]
-            self._by_loop[loop] = (session, guard)
+            self._by_loop[loop] = (resource, guard)
         await guard.__anext__()
-        return session
+        return resource
 
-    async def _guard(self, loop: asyncio.AbstractEventLoop, session: Any) -> AsyncIterator[None]:
+    async def _guard(
+        self, loop: asyncio.AbstractEventLoop, resource: R
+    ) -> AsyncGenerator[None, None]:
         try:
             yield
         finally:
             with self._lock:
-                if self._by_loop.get(loop, (None,))[0] is session:
+                found = self._by_loop.get(loop)
+                if found is not None and found[0] is resource:
                     del self._by_loop[loop]
-            await session.close()
+            await self._aclose(resource)
 
     async def aclose(self) -> None:
-        """Close the session of the running loop."""
+        """Close the resource of the running loop."""
         found = self._by_loop.get(asyncio.get_running_loop())
         if found is not None:
             await found[1].aclose()
 
     def close(self) -> None:
-        """Close every session from synchronous code, whichever loop owns it."""
+        """Close every loop's resource from synchronous code, whichever loop owns it."""
         with self._lock:
             items = list(self._by_loop.items())
             self._by_loop.clear()
@@ -282,7 +372,7 @@ class _LoopSessions:
             current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             current = None
-        for loop, (_session, guard) in items:
+        for loop, (_resource, guard) in items:
             if loop.is_closed():
                 continue
             if loop is current:
@@ -292,9 +382,13 @@ class _LoopSessions:
                 try:
                     future.result(timeout=2)
                 except Exception:  # the other thread's loop is busy or stopping
-                    log.debug("could not close an aiohttp session of another loop in time")
+                    log.debug("could not close a resource of another event loop in time")
             else:
                 loop.run_until_complete(guard.aclose())
+
+
+async def _close_session(session: Any) -> None:
+    await session.close()
 
 
 class AsyncHTTP:
@@ -319,7 +413,9 @@ class AsyncHTTP:
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=timeouts.connect, sock_read=timeouts.read
         )
-        self._sessions = _LoopSessions(self._new_session)
+        self._sessions: LoopLocal[Any] = LoopLocal(
+            self._new_session, _close_session, lambda s: bool(s.closed)
+        )
         self._errors: tuple[type[BaseException], ...] = (
             aiohttp.ClientError,
             asyncio.TimeoutError,
@@ -348,18 +444,38 @@ class AsyncHTTP:
             total=None, sock_connect=min(seconds, self.timeouts.connect), sock_read=seconds
         )
 
-    def _map(self, exc: BaseException, url: str, read_timeout: float | None) -> ModelError:
-        a = self._aiohttp
-        if isinstance(exc, a.ConnectionTimeoutError):
-            return _timed_out(self.provider, "accept the connection", self.timeouts.connect, True)
-        if isinstance(exc, asyncio.TimeoutError):
-            seconds = read_timeout or self.timeouts.read
-            return _timed_out(self.provider, "answer in time", seconds, False)
-        if isinstance(exc, a.ClientConnectorError):
-            return _refused(self.provider, url, exc)
-        if isinstance(exc, a.ClientPayloadError | a.ServerDisconnectedError | a.ClientOSError):
-            return _cut_off(self.provider, exc)
-        return _refused(self.provider, url, exc)
+    def _map(
+        self, exc: BaseException, url: str, read_timeout: float | None, answering: bool
+    ) -> ModelError:
+        return map_aiohttp_error(
+            self._aiohttp,
+            self.provider,
+            exc,
+            url,
+            self.timeouts,
+            read_timeout,
+            answering=answering,
+        )
+
+    async def _open(
+        self, session: Any, method: str, url: str, body: bytes | None, timeout: float | None
+    ) -> Any:
+        """Send a request and return the response once its status line has arrived."""
+        try:
+            return await session.request(
+                method, url, data=body, timeout=self._call_timeout(timeout)
+            )
+        except self._errors as exc:
+            raise self._map(exc, url, timeout, answering=False) from None
+
+    async def _read(self, response: Any, url: str, timeout: float | None) -> bytes:
+        try:
+            content: bytes = await response.read()
+        except self._errors as exc:
+            response.close()
+            raise self._map(exc, url, timeout, answering=True) from None
+        response.release()
+        return content
 
     async def request_json(
         self,
@@ -374,21 +490,14 @@ class AsyncHTTP:
         url = self.base_url + path
         body = None if payload is None else json.dumps(payload).encode()
         provider = self.provider
-        call_timeout = self._call_timeout(timeout)
         session = await self._sessions.get()
 
         async def attempt() -> Any:
-            try:
-                async with session.request(
-                    method, url, data=body, timeout=call_timeout
-                ) as response:
-                    content = await response.read()
-                    status = response.status
-                    headers = response.headers
-            except self._errors as exc:
-                raise self._map(exc, url, timeout) from None
+            response = await self._open(session, method, url, body, timeout)
+            content = await self._read(response, url, timeout)
+            status = response.status
             if status >= 400:
-                raise error_for_status(provider, status, content, headers, model=model)
+                raise error_for_status(provider, status, content, response.headers, model=model)
             if not content:
                 raise ResponseFormatError(
                     f"{provider} sent an empty answer (HTTP {status})", provider=provider
@@ -405,24 +514,18 @@ class AsyncHTTP:
         timeout: float | None = None,
         model: str | None = None,
     ) -> AsyncGenerator[bytes, None]:
+        """Async twin of `SyncHTTP.stream_lines`."""
         url = self.base_url + path
         body = json.dumps(payload).encode()
         provider = self.provider
-        call_timeout = self._call_timeout(timeout)
         session = await self._sessions.get()
 
         async def open_stream() -> Any:
-            try:
-                response = await session.post(url, data=body, timeout=call_timeout)
-            except self._errors as exc:
-                raise self._map(exc, url, timeout) from None
+            response = await self._open(session, "POST", url, body, timeout)
             if response.status >= 400:
-                try:
-                    content = await response.read()
-                except self._errors:
-                    content = b""
-                finally:
-                    response.release()
+                content = b""
+                with contextlib.suppress(ModelError):  # the status says enough
+                    content = await self._read(response, url, timeout)
                 raise error_for_status(
                     provider, response.status, content, response.headers, model=model
                 )
@@ -435,7 +538,7 @@ class AsyncHTTP:
                 yield line
             finished = True
         except self._errors as exc:
-            raise self._map(exc, url, timeout) from None
+            raise self._map(exc, url, timeout, answering=True) from None
         finally:
             # A fully read answer hands its connection back to the pool; a stream left early
             # must drop it, or the next request would read the rest of this answer.
@@ -443,3 +546,24 @@ class AsyncHTTP:
                 response.release()
             else:
                 response.close()
+
+
+def drain(lines: Iterator[bytes]) -> None:
+    """Read a stream to its end after its end marker, so its connection can be reused.
+
+    Errors here are ignored: the reply is already complete.
+    """
+    try:
+        for _ in lines:
+            pass
+    except ModelError:
+        pass
+
+
+async def adrain(lines: AsyncIterator[bytes]) -> None:
+    """Async twin of `drain`."""
+    try:
+        async for _ in lines:
+            pass
+    except ModelError:
+        pass

@@ -1,8 +1,12 @@
-"""One mapping from an HTTP failure to a typed `ModelError`, shared by every adapter.
+"""One mapping from a provider failure to a typed `ModelError`, shared by every adapter.
 
 The raw-HTTP adapters call `error_for_status` with the status, headers and body they got; the
 SDK adapters call it with the same facts taken from the SDK's exception. So a 429 is a
 `RateLimitError` with `retry_after` whichever way it arrived.
+
+The small constructors below (`timed_out`, `refused`, `cut_off`, `bad_payload`,
+`unterminated`) give every adapter the same wording and the same `retryable` flag for the
+same failure, whether it surfaced as an httpx2, aiohttp or SDK exception.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from rlm_code.core.exceptions import (
     ModelError,
     ModelNotFoundError,
     ModelTimeoutError,
+    ProviderConnectionError,
     ProviderError,
     RateLimitError,
+    ResponseFormatError,
 )
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504, 529})
@@ -138,4 +144,49 @@ def error_for_status(
         provider=provider,
         status_code=status,
         hint="The provider rejected the request; check the model name and parameters.",
+    )
+
+
+def timed_out(provider: str, phase: str, seconds: float | None, retryable: bool) -> ModelError:
+    """A connect timeout (`retryable`: nothing was sent) or a read timeout (not retried: the
+    provider may still be working on it, and waiting `read` seconds again rarely helps)."""
+    limit = f" after {seconds:g} s" if seconds else ""
+    return ModelTimeoutError(
+        f"{provider} did not {phase}{limit}", provider=provider, retryable=retryable
+    )
+
+
+def refused(provider: str, where: str, exc: BaseException) -> ProviderConnectionError:
+    """The server could not be reached (refused, DNS, reset before any answer): retryable."""
+    return ProviderConnectionError(
+        f"cannot connect to {provider} at {where} ({type(exc).__name__})", provider=provider
+    )
+
+
+def cut_off(provider: str, exc: BaseException) -> ProviderError:
+    """The connection broke while the answer was arriving; the reply may be partial."""
+    return ProviderError(
+        f"{provider} closed the connection before the answer was complete ({type(exc).__name__})",
+        provider=provider,
+        hint="Try again; if it keeps happening, check the server's logs.",
+    )
+
+
+def bad_payload(provider: str, exc: BaseException | None = None) -> ResponseFormatError:
+    """The answer is not valid JSON or not valid UTF-8 (the SDKs raise ValueError children)."""
+    what = "invalid UTF-8" if isinstance(exc, UnicodeDecodeError) else "invalid JSON"
+    return ResponseFormatError(
+        f"{provider} sent an answer that cannot be parsed ({what})",
+        provider=provider,
+        hint="The server may not speak this API; check the base URL and provider.",
+    )
+
+
+def unterminated(provider: str, marker: str) -> ProviderError:
+    """A stream that stopped without its end marker: the reply may be cut short."""
+    return ProviderError(
+        f"{provider} ended the stream without its end marker ({marker}); "
+        "the reply may be incomplete",
+        provider=provider,
+        hint="Try again; if it persists, the server or a proxy is cutting streams short.",
     )

@@ -15,9 +15,9 @@ from dataclasses import replace
 from typing import Any
 
 from rlm_code.core.exceptions import ModelNotFoundError, ProviderError, ResponseFormatError
-from rlm_code.models.adapters._http import AsyncHTTP, SyncHTTP, loads
+from rlm_code.models.adapters._http import AsyncHTTP, SyncHTTP, adrain, drain, loads
 from rlm_code.models.adapters.base import Adapter, Endpoint, as_count, openai_messages
-from rlm_code.models.adapters.errors import error_detail
+from rlm_code.models.adapters.errors import error_detail, unterminated
 from rlm_code.models.adapters.retry import RetryPolicy
 from rlm_code.models.types import ChatRequest, Completion, StreamState, Usage
 
@@ -95,13 +95,6 @@ def parse_message(data: Any, provider: str, state: StreamState | None = None) ->
     return text
 
 
-def _unterminated(provider: str) -> ProviderError:
-    return ProviderError(
-        f"{provider} ended the stream before its final `done` message; the reply may be cut",
-        provider=provider,
-    )
-
-
 class OllamaAdapter(Adapter):
     adapter_type = "ollama"
 
@@ -172,15 +165,15 @@ class OllamaAdapter(Adapter):
                 if not line.strip():
                     continue
                 text = parse_message(loads(line, provider), provider, state)
+                if state.completed:
+                    drain(lines)  # to EOF, so the connection goes back to the pool
                 if text:
                     state.chunks += 1
                     yield text
-                if state.completed:
-                    break
         finally:
             lines.close()
         if not state.completed:
-            raise _unterminated(provider)
+            raise unterminated(provider, '"done": true')
 
     async def acomplete(self, request: ChatRequest) -> Completion:
         data = await self._aio.request_json(
@@ -209,15 +202,15 @@ class OllamaAdapter(Adapter):
                 if not line.strip():
                     continue
                 text = parse_message(loads(line, provider), provider, state)
+                if state.completed:
+                    await adrain(lines)
                 if text:
                     state.chunks += 1
                     yield text
-                if state.completed:
-                    break
         finally:
             await lines.aclose()
         if not state.completed:
-            raise _unterminated(provider)
+            raise unterminated(provider, '"done": true')
 
     def close(self) -> None:
         self._sync.close()

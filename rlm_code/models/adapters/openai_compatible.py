@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from rlm_code.core.exceptions import ProviderError, ResponseFormatError
-from rlm_code.models.adapters._http import AsyncHTTP, SyncHTTP, loads
+from rlm_code.models.adapters._http import AsyncHTTP, SyncHTTP, adrain, drain, loads
 from rlm_code.models.adapters.base import Adapter, Endpoint, as_count, openai_messages
-from rlm_code.models.adapters.errors import error_detail
+from rlm_code.models.adapters.errors import error_detail, unterminated
 from rlm_code.models.adapters.retry import RetryPolicy
 from rlm_code.models.types import ChatRequest, Completion, StreamState, Usage
 
@@ -115,14 +115,6 @@ def parse_stream_event(line: bytes, state: StreamState, provider: str) -> str | 
     return text or None
 
 
-def unterminated(provider: str) -> ProviderError:
-    return ProviderError(
-        f"{provider} ended the stream without its end marker; the reply may be incomplete",
-        provider=provider,
-        hint="Try again; if it persists, the server or a proxy is cutting streams short.",
-    )
-
-
 class OpenAICompatibleAdapter(Adapter):
     adapter_type = "openai_compatible"
 
@@ -165,15 +157,15 @@ class OpenAICompatibleAdapter(Adapter):
         try:
             for line in lines:
                 text = parse_stream_event(line, state, provider)
+                if state.completed:
+                    drain(lines)  # to EOF, so the connection goes back to the pool
                 if text is not None:
                     state.chunks += 1
                     yield text
-                elif state.completed:
-                    break
         finally:
             lines.close()
         if not state.completed:
-            raise unterminated(provider)
+            raise unterminated(provider, "data: [DONE]")
 
     async def acomplete(self, request: ChatRequest) -> Completion:
         data = await self._aio.request_json(
@@ -196,15 +188,15 @@ class OpenAICompatibleAdapter(Adapter):
         try:
             async for line in lines:
                 text = parse_stream_event(line, state, provider)
+                if state.completed:
+                    await adrain(lines)
                 if text is not None:
                     state.chunks += 1
                     yield text
-                elif state.completed:
-                    break
         finally:
             await lines.aclose()
         if not state.completed:
-            raise unterminated(provider)
+            raise unterminated(provider, "data: [DONE]")
 
     def list_models(self) -> list[str]:
         data = self._sync.request_json("GET", "/models")
