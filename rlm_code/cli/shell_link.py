@@ -1,0 +1,134 @@
+"""The shell's first connection, opened on a background thread.
+
+Why a thread: importing the connector and its HTTP client (and, on a fresh machine, starting
+the built-in local server with aiohttp) takes a few hundred milliseconds, while the prompt
+should appear at once. The main thread decides *what* to connect to (cheap), starts this
+thread, shows the prompt, and only waits for the connection when something needs it (the
+first message, `/connect`, `/status`...). Ctrl-C interrupts that wait.
+
+The choice follows `rlm_code.cli.session`: `--model`, else the default connection
+(`RLM_CODE_MODEL`, else `default_model` in the config files), else the built-in local server
+with the same note `ask` prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from rlm_code.core.config import ConfigManager
+    from rlm_code.models.llm_connector import LLMConnector
+
+_WAIT_SLICE_S = 0.05  # Event.wait in slices so Ctrl-C is handled promptly
+NOTICE_AFTER_S = 0.5
+
+
+class Link:
+    """Owns the connector (and the built-in server, when used) for the shell's lifetime."""
+
+    def __init__(self, config: ConfigManager | None, model: str | None, builtin: bool) -> None:
+        self.config = config
+        self.model = model
+        self.builtin = builtin
+        self._stack = contextlib.ExitStack()
+        self._ready = threading.Event()
+        self._connector: LLMConnector | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def target(self) -> str | None:
+        """What the first connection is for, as `provider/model` when known."""
+        if self.builtin:
+            from rlm_code.cli.session import BUILTIN_MODEL
+
+            return f"openai-compatible/{BUILTIN_MODEL}"
+        return self.model
+
+    def start(self) -> None:
+        """Start opening the connection (once; later calls do nothing)."""
+        if self._thread is not None:
+            return
+        thread = threading.Thread(target=self._boot, name="rlm-shell-connect", daemon=True)
+        self._thread = thread
+        thread.start()
+
+    @property
+    def pending(self) -> bool:
+        """True until the first connection attempt is over (started or not)."""
+        return not self._ready.is_set()
+
+    @property
+    def busy(self) -> bool:
+        """True while the boot thread runs (an import or a connect may be in flight)."""
+        return self._thread is not None and not self._ready.is_set()
+
+    def _boot(self) -> None:
+        try:
+            from rlm_code.models.llm_connector import LLMConnector
+
+            if self.config is None:
+                from rlm_code.core.config import ConfigManager
+
+                self.config = ConfigManager()
+            connector = LLMConnector(config_manager=self.config)
+            self._connector = connector
+            if self.builtin:
+                from rlm_code.cli.session import BUILTIN_MODEL, builtin_server
+
+                url = self._stack.enter_context(builtin_server())
+                connector.connect_to_model(
+                    BUILTIN_MODEL, model_type="openai-compatible", base_url=url
+                )
+            elif self.model:
+                connector.connect_to_model(self.model)
+        except BaseException as exc:  # reported on the main thread by take_error()
+            self._error = exc
+        finally:
+            self._ready.set()
+
+    def wait(self, notice: Callable[[], object] | None = None) -> LLMConnector:
+        """The connector, once the first connection attempt is over (Ctrl-C stops waiting).
+
+        `notice` is called once if the wait lasts longer than `NOTICE_AFTER_S`, to tell the
+        user why nothing happens yet.
+        """
+        self.start()
+        waited = 0.0
+        while not self._ready.wait(_WAIT_SLICE_S):
+            waited += _WAIT_SLICE_S
+            if notice is not None and waited >= NOTICE_AFTER_S:
+                notice()
+                notice = None
+        if self._connector is None:  # the import or the constructor failed: try once more here
+            from rlm_code.models.llm_connector import LLMConnector
+
+            self._connector = LLMConnector(config_manager=self.config)
+        return self._connector
+
+    def take_error(self) -> BaseException | None:
+        """The first connection's error, if it failed; returned once."""
+        if not self._ready.is_set():
+            return None
+        error, self._error = self._error, None
+        return error
+
+    def peek(self) -> LLMConnector | None:
+        """The connector if the first attempt is over, without waiting."""
+        return self._connector if self._ready.is_set() else None
+
+    def close(self) -> None:
+        """Disconnect and stop the built-in server (only once the boot thread is done)."""
+        connector = self._connector if self._ready.is_set() else None
+        try:
+            if connector is not None:
+                connector.close()
+        finally:
+            self._stack.close()
+
+
+__all__ = ["Link"]
