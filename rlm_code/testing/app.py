@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import hmac
 import json
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
+from rlm_code.testing.completion import complete
 from rlm_code.testing.faults import (
-    BAD_UTF8_MARK,
-    SPLIT_UTF8_TEXT,
     STATUS_FAULTS,
     Fault,
     UnknownFaultError,
     fault_from_model,
+    int_header,
     parse_fault_mode,
 )
 from rlm_code.testing.formats import (
@@ -35,17 +34,9 @@ from rlm_code.testing.formats import (
 )
 from rlm_code.testing.formats.ollama import OLLAMA_VERSION
 from rlm_code.testing.state import RecordedRequest, ServerState
-from rlm_code.testing.text import (
-    count_tokens,
-    echo_reply,
-    pad_reply,
-    split_pieces,
-    total_tokens,
-    truncate_words,
-)
+from rlm_code.testing.text import total_tokens
 from rlm_code.testing.wire import (
     ChatRequest,
-    Completion,
     ErrorKind,
     JsonObject,
     WireError,
@@ -56,7 +47,6 @@ from rlm_code.testing.writers import HTML_BAD_GATEWAY, hang, pause, send_body, s
 
 __all__ = ["build_app"]
 
-_MAX_STREAM_CHUNKS = 100_000
 _CREATED = 1_735_689_600  # 2025-01-01, "created" of every listed model
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -108,6 +98,7 @@ class _Routes:
             add("POST", "/v1beta/models/{model:.+}", self.gemini_call)
         if enabled("ollama"):
             add("GET", "/", self.ollama_root)
+            add("HEAD", "/", self.ollama_root)  # the ollama CLI's heartbeat
             add("GET", "/api/tags", self.ollama_tags)
             add("GET", "/api/version", self.ollama_version)
             add("GET", "/api/ps", self.ollama_ps)
@@ -273,7 +264,7 @@ class _Routes:
             )
         )
         scripted = self.state.next_scripted_fault()
-        latency_ms = _int_header(headers, "x-latency-ms", self.config.latency_ms)
+        latency_ms = int_header(headers, "x-latency-ms", self.config.latency_ms)
         if latency_ms > 0 and not await pause(request, self.state.stopping, latency_ms / 1000):
             return None
         return _Exchange(request, fmt, headers, query, body, parsed, scripted)
@@ -430,7 +421,12 @@ class _Routes:
             return await self._error(ex, "not_found", model=chat.model)
         if endpoint in ("count_tokens", "countTokens", "show"):
             return await self._send_info(ex, fmt, chat, endpoint)
-        completion = self._complete(chat, fault, ex.headers)
+        completion = complete(
+            chat,
+            scripted=self.state.reply_for(chat.model),
+            fault_mode=fault.mode if fault else None,
+            min_chunks=int_header(ex.headers, "x-stream-chunks", 0),
+        )
         headers = fmt.response_headers()
         if chat.stream:
             return await send_stream(
@@ -475,46 +471,6 @@ class _Routes:
             headers=fmt.response_headers(),
             fault=None,
         )
-
-    def _complete(
-        self, chat: ChatRequest, fault: Fault | None, headers: dict[str, str]
-    ) -> Completion:
-        """The deterministic answer: echo (or scripted) text, padded, cut, then damaged."""
-        mode = fault.mode if fault else None
-        scripted = self.state.reply_for(chat.model)
-        text = scripted if scripted is not None else echo_reply(chat.last_user_text)
-        if mode == "split_utf8":
-            text = SPLIT_UTF8_TEXT
-        elif mode == "empty":
-            text = ""
-        min_chunks = _int_header(headers, "x-stream-chunks", 0)
-        if chat.stream and min_chunks > 0 and mode != "empty":
-            text = pad_reply(text, min(min_chunks, _MAX_STREAM_CHUNKS))
-        truncated = False
-        if chat.max_tokens is not None:
-            text, truncated = truncate_words(text, chat.max_tokens)
-        if mode == "bad_utf8":
-            pieces = split_pieces(text)
-            text = pieces[0] + BAD_UTF8_MARK + "".join(pieces[1:]) if pieces else BAD_UTF8_MARK
-        return Completion(
-            request=chat,
-            text=text,
-            prompt_tokens=total_tokens(chat.texts),
-            completion_tokens=count_tokens(text),
-            truncated=truncated,
-            usage=mode != "no_usage",
-            created=time.time(),
-        )
-
-
-def _int_header(headers: dict[str, str], name: str, default: int) -> int:
-    value = headers.get(name)
-    if value is None:
-        return default
-    try:
-        return max(0, int(value.strip()))
-    except ValueError:
-        return default
 
 
 def build_app(state: ServerState) -> web.Application:

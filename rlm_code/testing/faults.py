@@ -25,6 +25,7 @@ __all__ = [
     "Fault",
     "UnknownFaultError",
     "fault_from_model",
+    "int_header",
     "parse_fault_mode",
     "split_inside_characters",
 ]
@@ -86,8 +87,8 @@ class Fault:
     def from_headers(cls, mode: str, headers: Mapping[str, str]) -> Fault:
         return cls(
             mode=mode,
-            retry_after=_int_header(headers, "x-retry-after", DEFAULT_RETRY_AFTER),
-            drip_ms=_int_header(headers, "x-drip-ms", DEFAULT_DRIP_MS),
+            retry_after=int_header(headers, "x-retry-after", DEFAULT_RETRY_AFTER),
+            drip_ms=int_header(headers, "x-drip-ms", DEFAULT_DRIP_MS),
         )
 
 
@@ -132,7 +133,8 @@ def split_inside_characters(data: bytes) -> list[bytes]:
     return [segment for segment in segments if segment]
 
 
-def _int_header(headers: Mapping[str, str], name: str, default: int) -> int:
+def int_header(headers: Mapping[str, str], name: str, default: int) -> int:
+    """A non-negative integer request header; absent or unparsable gives ``default``."""
     value = headers.get(name)
     if value is None:
         return default

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -88,6 +89,20 @@ def test_remote_host_needs_allow_remote() -> None:
     assert result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1
     assert "--allow-remote" in result.stderr
+
+
+def test_busy_port_is_a_one_line_network_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = subprocess.run(
+            [*COMMAND, "--port", port], capture_output=True, text=True, timeout=30, check=False
+        )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("rlm-code serve-local: error: cannot listen")
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_bad_protocol_is_a_usage_error() -> None:

@@ -82,6 +82,9 @@ def test_tags_version_show_and_root(local_server: LocalProtocolServer, clients: 
         assert json.load(response)["version"]
     with urllib.request.urlopen(local_server.base_url + "/", timeout=5) as response:
         assert response.read() == b"Ollama is running"
+    head = urllib.request.Request(local_server.base_url + "/", method="HEAD")
+    with urllib.request.urlopen(head, timeout=5) as response:
+        assert response.status == 200
     shown = client.show("llama3.2")
     assert shown.modelinfo and shown.modelinfo["llama.context_length"] == 131072
 
