@@ -73,12 +73,12 @@ Faults
 ------
 Chosen per request by the ``X-Fault: MODE`` header, else a model named ``fault-MODE`` (Gemini:
 in the URL), else the next entry of ``script_faults([...])`` (a FIFO; every request to a
-protocol route takes one entry; ``"ok"`` means no fault). ``X-Retry-After: S`` and
-``X-Drip-Ms: N`` set parameters. Unknown modes get a 400. Error bodies are each protocol's own:
-OpenAI ``{"error": {message, type, param, code}}``, Anthropic ``{"type": "error", "error":
-{type, message}}``, Gemini ``{"error": {code, message, status}}``, Ollama ``{"error": "..."}``
-(TGI ``{"error", "error_type"}`` and llama.cpp ``{"error": {code, message, type}}`` on their
-own routes). The modes (`FAULT_MODES`):
+protocol route but Ollama's ``/`` takes one entry; ``"ok"`` means no fault).
+``X-Retry-After: S`` and ``X-Drip-Ms: N`` set parameters. Unknown modes get a 400. Error
+bodies are each protocol's own: OpenAI ``{"error": {message, type, param, code}}``, Anthropic
+``{"type": "error", "error": {type, message}}``, Gemini ``{"error": {code, message, status}}``,
+Ollama ``{"error": "..."}`` (TGI ``{"error", "error_type"}`` and llama.cpp
+``{"error": {code, message, type}}`` on their own routes). The modes (`FAULT_MODES`):
 
 ``429``
     Status 429 with ``Retry-After`` (default 1, from ``X-Retry-After``). OpenAI

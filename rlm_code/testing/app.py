@@ -22,6 +22,7 @@ from rlm_code.testing.faults import (
     UnknownFaultError,
     fault_from_model,
     int_header,
+    is_fault_model,
     parse_fault_mode,
 )
 from rlm_code.testing.formats import (
@@ -383,7 +384,8 @@ class _Routes:
         if answer is not None:
             return answer
         assert ex is not None
-        if model and self.config.strict_models and not self.state.model_exists(model):
+        known = self.state.model_exists(model) or is_fault_model(model)
+        if model and self.config.strict_models and not known:
             return await self._error(ex, "not_found", model=model)
         body = dumps(render()) if render is not None else b""
         return await send_body(
@@ -416,7 +418,7 @@ class _Routes:
         except WireError as exc:
             return await self._error(ex, exc.kind, message=exc.message, param=exc.param)
         strict = self.config.strict_models or fmt is self.ollama
-        known = self.state.model_exists(chat.model) or fault_from_model(chat.model) is not None
+        known = self.state.model_exists(chat.model) or is_fault_model(chat.model)
         if strict and not known:
             return await self._error(ex, "not_found", model=chat.model)
         if endpoint in ("count_tokens", "countTokens", "show"):

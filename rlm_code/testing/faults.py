@@ -26,6 +26,7 @@ __all__ = [
     "UnknownFaultError",
     "fault_from_model",
     "int_header",
+    "is_fault_model",
     "parse_fault_mode",
     "split_inside_characters",
 ]
@@ -115,6 +116,14 @@ def fault_from_model(model: str) -> str | None:
     if mode.endswith(":latest"):
         mode = mode[: -len(":latest")]
     return parse_fault_mode(mode)
+
+
+def is_fault_model(model: str) -> bool:
+    """True for a ``fault-MODE`` name with a known mode; such models exist on every route."""
+    try:
+        return fault_from_model(model) is not None
+    except UnknownFaultError:
+        return False
 
 
 def split_inside_characters(data: bytes) -> list[bytes]:

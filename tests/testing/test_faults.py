@@ -327,3 +327,12 @@ def test_unknown_fault_names_are_loud(fresh_server: LocalProtocolServer, clients
             model="m", messages=[USER], extra_headers={"X-Fault": "bogus"}
         )
     assert "unknown fault mode" in caught.value.message
+
+
+def test_unknown_fault_model_with_a_header_fault_is_just_unknown(
+    fresh_server: LocalProtocolServer, clients: Clients
+) -> None:
+    client = clients.ollama(fresh_server, headers={"X-Fault": "no_usage"})
+    with pytest.raises(ollama.ResponseError) as caught:
+        client.chat(model="fault-bogus", messages=[USER])
+    assert caught.value.status_code == 404
