@@ -118,9 +118,9 @@ def require_sdk(module_name: str, provider: str) -> Any:
         extra, direct = SDK_INSTALL.get(module_name, (f"pip install {module_name}", ""))
         alt = f" (or `{direct}`)" if direct else ""
         raise SDKNotInstalledError(
-            f"the {provider} adapter needs the `{module_name}` package, which is not installed. "
-            f"Install it with `{extra}`{alt}",
+            f"the {provider} adapter needs the `{module_name}` package, which is not installed",
             provider=provider,
+            hint=f"Install it with `{extra}`{alt}.",  # the exact command, not a generic one
         ) from None
 
 
