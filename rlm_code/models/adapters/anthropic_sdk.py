@@ -10,7 +10,8 @@ Mapping to the Messages API:
 - `max_tokens` is required by the API: when the caller gives none we send
   `DEFAULT_MAX_TOKENS` (4096), enough for a long answer from every current model and accepted
   by all of them (older models cap output at 4096 or 8192);
-- `stop` becomes `stop_sequences`, `temperature` is passed as is.
+- `stop` becomes `stop_sequences`; `temperature` is sent as is, in the request body (the 2.x
+  SDK dropped it from `create`'s typed arguments, the API still accepts it).
 
 Usage: prompt tokens are `input_tokens` plus the cache write and cache read counts when the
 provider reports them (Anthropic's `input_tokens` leaves cached tokens out; OpenAI's
@@ -156,7 +157,9 @@ class AnthropicAdapter(Adapter):
         if request.system:
             args["system"] = request.system
         if p.temperature is not None:
-            args["temperature"] = p.temperature
+            # anthropic 2.x no longer lists `temperature` among `create`'s arguments; the API
+            # still takes it (for the models that support sampling settings).
+            args["extra_body"] = {"temperature": p.temperature}
         if p.stop:
             args["stop_sequences"] = list(p.stop)
         if p.timeout is not None:
