@@ -119,7 +119,7 @@ class Shell:
             _enable_debug_logging()
         completer = Completer(COMMAND_NAMES, _provider_names, self._completion_models)
         self.editor.setup(completer)
-        code = 0
+        code = 1  # an exception escaping the loop is a bug (main prints it)
         try:
             if self.interactive:
                 from rlm_code import __version__
@@ -131,6 +131,9 @@ class Shell:
                 )
                 self.start_link()
             code = self.loop()
+        except KeyboardInterrupt:  # only when stdin is not a terminal: stop, like `ask`
+            code = 130
+            raise
         finally:
             self.shutdown(code)
         return code
@@ -260,10 +263,11 @@ class Shell:
         interrupted = False
         failure: Exception | None = None
         out = self.out
+        clean = _strip_controls if self.interactive else _keep
         try:
             for chunk in stream:
                 parts.append(chunk)
-                out.write(chunk)
+                out.write(clean(chunk))
                 out.flush()
         except KeyboardInterrupt:
             interrupted = True
@@ -531,6 +535,19 @@ def nothing_configured() -> bool:
         os.path.join(cwd, ".env"),
     )
     return not any(os.path.exists(path) for path in files)
+
+
+# Control characters a reply could use to rewrite the screen or the window title (ESC
+# sequences, carriage returns, bells...); a terminal shows replies without them.
+_CONTROLS = {code: None for code in (*range(0x20), 0x7F) if code not in (0x09, 0x0A)}
+
+
+def _strip_controls(text: str) -> str:
+    return text.translate(_CONTROLS)
+
+
+def _keep(text: str) -> str:
+    return text
 
 
 def _isatty(stream: TextIO) -> bool:

@@ -681,3 +681,36 @@ def test_unexpected_errors_are_one_line_and_debug_adds_the_traceback() -> None:
         loud.report(exc)
     assert "Traceback" in err.getvalue()
     assert FAKE_KEY not in err.getvalue()
+
+
+def test_colour_only_on_a_terminal_without_no_color(
+    sessions: list[Session], tmp_path: Path, local_server: LocalProtocolServer
+) -> None:
+    session, _ = start(
+        sessions,
+        tmp_path,
+        NO_COLOR="",
+        VLLM_BASE_URL=local_server.openai_base_url,
+        RLM_CODE_MODEL=VLLM,
+    )
+    coloured_prompt = "\x1b[1;36mvllm/test-model\x1b[0m> "
+    session.expect_exact(coloured_prompt)
+    session.child.sendline("/nope")
+    session.expect_exact(coloured_prompt)
+    raw = session.log.getvalue()
+    assert "\x1b[31merror: unknown command /nope" in raw
+    assert not shell_module.color_ok(io.StringIO())  # not a terminal
+
+
+def test_replies_cannot_drive_the_terminal(
+    sessions: list[Session], tmp_path: Path, fresh_server: LocalProtocolServer
+) -> None:
+    fresh_server.set_reply("test-model", "safe\x1b]0;owned\x07 \x1b[2Jtext\r")
+    session = on_vllm(sessions, tmp_path, fresh_server)
+    session.run("hi", VLLM)
+    session.run("again", VLLM)
+    raw = session.log.getvalue()
+    assert "safe]0;owned [2Jtext" in raw
+    assert "\x1b]0;" not in raw and "\x1b[2J" not in raw
+    # The model still gets its own words back, unchanged.
+    assert chat_requests(fresh_server)[-1]["messages"][1]["content"].startswith("safe\x1b]0;")
