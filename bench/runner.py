@@ -717,7 +717,8 @@ def render(
         f"- Server: nginx {info['nginx']} on 127.0.0.1, `worker_processes 1`, keep-alive, "
         "static answers (`bench/fixtures.py`)",
         f"- Packages: {info['packages']}",
-        f"- Code measured: {meta['code']}",
+        f"- Code measured: {meta['code']}"
+        + ("" if meta["code"] == meta["code_start"] else f" (at the start: {meta['code_start']})"),
         f"- Load average (1 min): {meta['load']}; other processes on the machine add noise, "
         "which the paired ratios below reduce but do not remove",
         "- `x baseline` is paired: the median over rounds of (contender / baseline in the same "
@@ -767,6 +768,7 @@ def main() -> None:
     args.old_venv = str(Path(args.old_venv).absolute())
     started = time.time()
     load_start = os.getloadavg()[0]
+    code_start = code_state()
     rounds = 2 if args.quick else args.rounds
     cold_runs = 5 if args.quick else args.cold_runs
     only = {s for s in args.only.split(",") if s}
@@ -807,6 +809,7 @@ def main() -> None:
         "quick": args.quick,
         "load": f"{load_start:.2f} at start, {os.getloadavg()[0]:.2f} at end",
         "code": code_state(),
+        "code_start": code_start,
     }
     results_dir = HERE / "results"
     results_dir.mkdir(exist_ok=True)
