@@ -10,6 +10,7 @@ local models can take long to load. Token counts come from `prompt_eval_count` a
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from typing import Any
@@ -72,9 +73,9 @@ def model_names(data: Any, provider: str) -> list[str]:
 
 def _fail_if_error(data: dict[str, Any], provider: str) -> None:
     if "error" in data:
-        raise ProviderError(
-            f"{provider} failed: {error_detail(str(data.get('error')))}", provider=provider
-        )
+        error = data.get("error")
+        detail = error if isinstance(error, str) else json.dumps(error)
+        raise ProviderError(f"{provider} failed: {error_detail(detail)}", provider=provider)
 
 
 def parse_message(data: Any, provider: str, state: StreamState | None = None) -> str:

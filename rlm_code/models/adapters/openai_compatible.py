@@ -11,6 +11,7 @@ may be incomplete. The key is optional: without one no `Authorization` header is
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -55,7 +56,9 @@ def parse_completion(data: Any, provider: str) -> Completion:
     if not isinstance(data, dict):
         raise _shape_error(provider, "a JSON object")
     if "error" in data and "choices" not in data:
-        raise ProviderError(f"{provider} returned an error: {error_detail(str(data))}")
+        raise ProviderError(
+            f"{provider} returned an error: {error_detail(json.dumps(data))}", provider=provider
+        )
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise _shape_error(provider, "choices")
@@ -97,7 +100,8 @@ def parse_stream_event(line: bytes, state: StreamState, provider: str) -> str | 
     if not choices:
         if "error" in event:
             raise ProviderError(
-                f"{provider} failed mid-stream: {error_detail(str(event))}", provider=provider
+                f"{provider} failed mid-stream: {error_detail(json.dumps(event))}",
+                provider=provider,
             )
         return None
     choice = choices[0] if isinstance(choices, list) else None
@@ -203,7 +207,11 @@ class OpenAICompatibleAdapter(Adapter):
         items = data.get("data") if isinstance(data, dict) else None
         if not isinstance(items, list):
             raise _shape_error(self.endpoint.provider_id, "a model list")
-        return [item["id"] for item in items if isinstance(item, dict) and "id" in item]
+        return [
+            item["id"]
+            for item in items
+            if isinstance(item, dict) and isinstance(item.get("id"), str)
+        ]
 
     def close(self) -> None:
         self._sync.close()
