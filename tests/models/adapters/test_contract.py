@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from rlm_code.core.exceptions import (
     ModelError,
     ModelNotFoundError,
     ModelTimeoutError,
+    ProviderConnectionError,
     ProviderError,
     RateLimitError,
     ResponseFormatError,
@@ -415,3 +417,31 @@ def test_fault(target: Target, fault: str, mode: str, connect: Connect, fresh_se
             "completion_tokens": 0,
             "unknown_usage_calls": 1,
         }
+
+
+# -- no server --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["generate", "astream"])
+def test_a_stopped_server_is_a_connection_error(target, connect, mode):
+    with contextlib.closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    stopped = _StoppedServer(f"http://127.0.0.1:{port}")
+    started = time.monotonic()
+    with pytest.raises(ProviderConnectionError) as info:
+        if target.adapter == "ollama":  # checked at connect time: fails there
+            connect(target, stopped)
+        run(connect(target, stopped), mode)
+    assert info.value.provider == target.provider
+    assert info.value.retryable is True
+    assert time.monotonic() - started < 2.0
+
+
+@dataclass(frozen=True)
+class _StoppedServer:
+    base_url: str
+
+    @property
+    def openai_base_url(self) -> str:
+        return self.base_url + "/v1"
