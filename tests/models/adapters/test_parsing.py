@@ -125,9 +125,10 @@ def test_line_splitting_does_not_depend_on_chunk_borders(pieces, data):
     for cut in [*cuts, len(whole)]:
         chunks.append(whole[start:cut])
         start = cut
-    expected = [ln[:-1] if ln.endswith(b"\r") else ln for ln in whole.split(b"\n")]
-    if expected and expected[-1] == b"":
-        expected.pop()
+    split = whole.split(b"\n")
+    if whole.endswith(b"\n") or not whole:
+        split.pop()  # nothing after the last newline
+    expected = [ln[:-1] if ln.endswith(b"\r") else ln for ln in split]
     assert list(iter_lines(chunks)) == expected
 
 
@@ -150,3 +151,17 @@ def test_opencode_prompt_folding_and_events():
     parse_event(step, state, "opencode")
     parse_event(step, state, "opencode")  # several steps add up
     assert (state.prompt_tokens, state.completion_tokens) == (4, 2)
+
+
+def test_the_async_transport_resolves_the_environment_proxy_once(monkeypatch):
+    from rlm_code.models.adapters._http import env_proxy
+
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    assert env_proxy("https://api.example.com/v1") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    assert env_proxy("https://api.example.com/v1") == "http://proxy.internal:3128"
+    assert env_proxy("http://api.example.com/v1") is None  # no HTTP_PROXY
+    monkeypatch.setenv("NO_PROXY", "example.com")
+    assert env_proxy("https://api.example.com/v1") is None
