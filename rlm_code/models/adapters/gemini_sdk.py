@@ -463,6 +463,8 @@ class GeminiAdapter(Adapter):
     def close(self) -> None:
         self._client.close()
         self._loops.close()
+        if self._async_client is not None:
+            self._async_client.close()  # the idle httpx2 client the SDK builds regardless
 
     async def aclose(self) -> None:
         await self._loops.aclose()
