@@ -95,7 +95,9 @@ def env_proxy(url: str) -> str | None:
 
 
 def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Split a byte stream into lines (without `\\n` / `\\r\\n`), across chunk borders."""
+    """Split a byte stream into lines (without `\\n` / `\\r\\n`), across chunk borders.
+
+    An unterminated last fragment is passed on as it came."""
     pending = b""
     for chunk in chunks:
         if pending:
@@ -105,7 +107,7 @@ def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
         for line in lines:
             yield line[:-1] if line.endswith(b"\r") else line
     if pending:
-        yield pending[:-1] if pending.endswith(b"\r") else pending
+        yield pending
 
 
 async def aiter_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -119,7 +121,7 @@ async def aiter_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         for line in lines:
             yield line[:-1] if line.endswith(b"\r") else line
     if pending:
-        yield pending[:-1] if pending.endswith(b"\r") else pending
+        yield pending
 
 
 def loads(payload: bytes | str, provider: str) -> Any:
