@@ -324,9 +324,13 @@ class ConfigManager:
 
     @property
     def ollama_timeout(self) -> float:
-        """Read timeout for Ollama (`OLLAMA_HTTP_TIMEOUT`, default 120 s): local models are slow."""
+        """Read timeout for Ollama: `OLLAMA_HTTP_TIMEOUT`, else an explicitly configured read
+        timeout (`RLM_CODE_READ_TIMEOUT` or `timeouts.read`), else 120 s (local models load
+        slowly)."""
         value = self._number("OLLAMA_HTTP_TIMEOUT", None, None)
-        return DEFAULT_OLLAMA_TIMEOUT if value is None else value
+        if value is None:  # an explicitly configured read timeout applies to Ollama too
+            value = self._number("RLM_CODE_READ_TIMEOUT", "timeouts.read", None)
+        return DEFAULT_OLLAMA_TIMEOUT if value is None else float(value)
 
     def _number(self, env_name: str, key: str | None, default: Any) -> Any:
         raw = self.get_env(env_name)

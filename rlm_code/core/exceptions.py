@@ -71,7 +71,7 @@ class ModelError(RLMCodeError):
         hint = self.default_hint if hint is None else hint
         text = message.rstrip()
         if hint and hint not in text:
-            text = f"{text.rstrip('.')}. {hint}"
+            text = f"{text} {hint}" if text.endswith((".", "!", "?")) else f"{text}. {hint}"
         super().__init__(text)
         self.provider = provider
         self.status_code = status_code

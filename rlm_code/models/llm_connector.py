@@ -379,8 +379,9 @@ class LLMConnector:
         """Connect to a model, replacing (and closing) the current connection.
 
         Returns True; raises a `ModelError` child when the provider, key, URL or model is
-        wrong. BYOK providers are not contacted here; Ollama and the other local servers
-        are checked, so a stopped server or a missing model fails now, with what to do.
+        wrong. Cloud providers and OpenAI-compatible servers are not contacted here (the first
+        call reports a stopped server); Ollama is checked through `/api/tags`, so a stopped
+        server or a missing model fails now, with the installed models and the pull hint.
         """
         conn = self._open(model_name, model_type, api_key, base_url)
         with self._lock:

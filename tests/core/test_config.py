@@ -435,6 +435,13 @@ def test_ollama_timeout_default_and_override(layout: Layout) -> None:
     assert layout.manager(OLLAMA_HTTP_TIMEOUT="").ollama_timeout == 45.0
 
 
+def test_ollama_timeout_falls_back_to_a_configured_read_timeout(layout: Layout) -> None:
+    layout.write_project("timeouts:\n  read: 7\n")
+    assert layout.manager().ollama_timeout == 7.0
+    assert layout.manager(RLM_CODE_READ_TIMEOUT="9").ollama_timeout == 9.0
+    assert layout.manager(OLLAMA_HTTP_TIMEOUT="300").ollama_timeout == 300.0
+
+
 @pytest.mark.parametrize("bad", ["abc", "0", "-5", "nan", "inf", "10s"])
 def test_ollama_timeout_invalid_value(layout: Layout, bad: str) -> None:
     with pytest.raises(ConfigError, match="OLLAMA_HTTP_TIMEOUT") as info:

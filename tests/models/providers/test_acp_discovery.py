@@ -81,14 +81,22 @@ def discover(timeout: float = 2.0, config: ConfigManager | None = None) -> dict[
 
 def assert_gone(pid: int) -> None:
     """The process no longer exists (killed and reaped) or, for a grandchild whose parent
-    died, is at least not running any more (reaping it is its new parent's job)."""
+    died, is at least not running any more (reaping it is its new parent's job).
+
+    A SIGKILL sent to a process group is delivered asynchronously, so the state is polled
+    for a moment before the process counts as still running."""
     status = Path(f"/proc/{pid}/status")
-    try:
-        text = status.read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return
-    state = next(line for line in text.splitlines() if line.startswith("State:"))
-    assert "Z" in state or "X" in state, f"process {pid} still runs: {state}"
+    deadline = time.monotonic() + 3
+    while True:
+        try:
+            text = status.read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            return
+        state = next(line for line in text.splitlines() if line.startswith("State:"))
+        if "Z" in state or "X" in state:
+            return
+        assert time.monotonic() < deadline, f"process {pid} still runs: {state}"
+        time.sleep(0.02)
 
 
 def read_pids(path: Path) -> list[int]:
