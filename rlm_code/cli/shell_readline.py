@@ -118,6 +118,7 @@ class LineEditor:
         self.scrub = scrub
         self.path = path if path is not None else history_path()
         self._readline: Any = None
+        self._kick: InterruptKick | None = None
         self._last: str | None = None
 
     def setup(self, completer: Completer | None) -> None:
@@ -129,6 +130,7 @@ class LineEditor:
         except ImportError:  # Python built without readline: input() still works
             return
         self._readline = readline
+        self._kick = InterruptKick.install()
         readline.set_auto_history(False)
         readline.set_history_length(HISTORY_LENGTH)
         if completer is not None:
@@ -149,10 +151,19 @@ class LineEditor:
     def read(self, prompt: str) -> str | None:
         """One line without its newline; None at end of input (Ctrl-D)."""
         if self.interactive:
+            kick = self._kick
+            saved = _keep_typeahead()
+            if kick is not None:
+                kick.enter()
             try:
                 return input(prompt)
             except EOFError:
                 return None
+            finally:
+                if kick is not None:
+                    kick.leave()
+                if saved is not None:
+                    _restore_terminal(saved)
         import sys
 
         line = sys.stdin.readline()
@@ -212,4 +223,114 @@ class LineEditor:
         os.close(fd)
 
 
-__all__ = ["Completer", "LineEditor", "config_dir", "history_path"]
+def _keep_typeahead() -> list[Any] | None:
+    """Set NOFLSH on the terminal for the time of one prompt; returns the previous settings.
+
+    Without it, a Ctrl-C makes the terminal drop keys readline has been told about but not
+    read yet; readline then blocks reading them, retrying on every signal, and the Ctrl-C
+    only takes effect at the next key press.
+    """
+    try:
+        import termios
+
+        fd = 0
+        saved = termios.tcgetattr(fd)
+        changed = list(saved)
+        changed[3] = saved[3] | termios.NOFLSH
+        termios.tcsetattr(fd, termios.TCSANOW, changed)
+        return saved
+    except (ImportError, OSError, ValueError, AttributeError):
+        return None
+
+
+def _restore_terminal(saved: list[Any]) -> None:
+    try:
+        import termios
+
+        termios.tcsetattr(0, termios.TCSANOW, saved)
+    except (ImportError, OSError, ValueError):
+        pass
+
+
+class InterruptKick:
+    """Makes Ctrl-C at the prompt work even when it arrives while readline is busy.
+
+    Python's readline loop runs signal handlers only when its `select()` is interrupted. A
+    SIGINT that lands while readline is handling keys (typing fast, a paste, then Ctrl-C) is
+    recorded but not acted on, and the prompt ignores it until the next key. So the signal is
+    also written to a wakeup pipe (`signal.set_wakeup_fd`); a watcher thread that sees it while
+    the same `input()` call is still running sends the main thread a few SIGUSR1s, 50 ms
+    apart. Each one interrupts `select()`, which then runs the pending SIGINT handler
+    (KeyboardInterrupt); SIGUSR1's own handler does nothing, so a late or extra one is harmless.
+    """
+
+    KICK_EVERY_S = 0.05
+    KICKS = 10
+
+    def __init__(self, read_fd: int) -> None:
+        import threading
+
+        self._read_fd = read_fd
+        self._main = threading.main_thread().ident
+        self._calls = 0  # how many input() calls have started
+        self._active = 0  # the number of the input() call in progress, 0 for none
+        thread = threading.Thread(target=self._watch, name="rlm-shell-ctrl-c", daemon=True)
+        thread.start()
+
+    @classmethod
+    def install(cls) -> InterruptKick | None:
+        """Set it up (main thread only); None where it cannot work."""
+        import signal
+        import threading
+
+        if not hasattr(signal, "pthread_kill") or not hasattr(signal, "SIGUSR1"):
+            return None
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        if signal.getsignal(signal.SIGUSR1) is not signal.SIG_DFL:
+            return None  # someone else uses SIGUSR1
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        try:
+            signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        except ValueError:
+            os.close(read_fd)
+            os.close(write_fd)
+            return None
+        signal.signal(signal.SIGUSR1, _ignore_signal)
+        return cls(read_fd)
+
+    def enter(self) -> None:
+        self._calls += 1
+        self._active = self._calls
+
+    def leave(self) -> None:
+        self._active = 0
+
+    def _watch(self) -> None:
+        import signal
+        import time
+
+        main = self._main
+        while main is not None:
+            try:
+                data = os.read(self._read_fd, 64)
+            except OSError:
+                return
+            if not data:
+                return
+            call = self._active
+            if signal.SIGINT not in data or not call:
+                continue
+            for _ in range(self.KICKS):
+                time.sleep(self.KICK_EVERY_S)
+                if self._active != call:  # that input() call ended: the Ctrl-C was seen
+                    break
+                signal.pthread_kill(main, signal.SIGUSR1)
+
+
+def _ignore_signal(signum: int, frame: object) -> None:
+    """SIGUSR1 only interrupts a blocking call so that pending handlers run."""
+
+
+__all__ = ["Completer", "InterruptKick", "LineEditor", "config_dir", "history_path"]
