@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from shell_helpers import (
     UP,
     Session,
     error_lines,
+    plain,
     shell_env,
     usage_row,
 )
@@ -714,3 +716,23 @@ def test_replies_cannot_drive_the_terminal(
     assert "\x1b]0;" not in raw and "\x1b[2J" not in raw
     # The model still gets its own words back, unchanged.
     assert chat_requests(fresh_server)[-1]["messages"][1]["content"].startswith("safe\x1b]0;")
+
+
+def test_a_default_model_that_cannot_connect_is_reported_once(
+    sessions: list[Session], tmp_path: Path
+) -> None:
+    session, _ = start(sessions, tmp_path, RLM_CODE_MODEL="nope/some-model")
+    session.prompt("nope/some-model")  # the prompt shows the target while it connects
+    out = ""
+    for _ in range(100):  # empty lines until the attempt is over (it runs in the background)
+        session.child.sendline("")
+        found = session.child.expect_exact(["not connected> ", "nope/some-model> "], timeout=15)
+        out += plain(session.child.before)
+        if found == 0:
+            break
+        time.sleep(0.05)
+    errors = error_lines(out)
+    assert len(errors) == 1, out
+    assert errors[0].startswith("error: could not connect to nope/some-model: unknown provider")
+    assert "use /connect" in out
+    assert error_lines(session.run("", "not connected")) == []  # said once, not at every prompt
