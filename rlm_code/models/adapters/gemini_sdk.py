@@ -145,9 +145,14 @@ class GeminiAdapter(Adapter):
             httpx2.TransportError,
             aiohttp.ClientError,
             TimeoutError,  # asyncio.timeout, around the async calls
-            json.JSONDecodeError,
-            UnicodeDecodeError,
             genai_errors.UnknownApiResponseError,
+            # The SDK converts answers with plain code and pydantic: a body of the wrong shape
+            # (`{"candidates": false}`, `{"usageMetadata": []}`) surfaces as one of these.
+            # ValueError covers json.JSONDecodeError, UnicodeDecodeError and pydantic's errors.
+            ValueError,
+            TypeError,
+            KeyError,
+            AttributeError,
         )
         connect = endpoint.timeouts.connect
 
