@@ -149,7 +149,9 @@ class Shell:
         from rlm_code.cli.shell_link import Link
 
         config: ConfigManager | None = None
-        model = self.model_arg
+        # `RLM_CODE_MODEL` wins over the files (as in `ConfigManager.default_model`), so it
+        # too is read without loading the config module.
+        model = self.model_arg or os.environ.get("RLM_CODE_MODEL", "").strip() or None
         broken = False
         if not model and not nothing_configured():
             from rlm_code.core.config import ConfigManager
