@@ -53,6 +53,7 @@ from typing import Any, Generic, TypeVar
 
 from rlm_code.core.config import TimeoutSettings
 from rlm_code.core.exceptions import ModelError, ResponseFormatError
+from rlm_code.models.adapters.base import Adapter, Endpoint
 from rlm_code.models.adapters.errors import cut_off, error_for_status, refused, timed_out
 from rlm_code.models.adapters.retry import RetryPolicy
 
@@ -586,3 +587,39 @@ async def adrain(lines: AsyncIterator[bytes]) -> None:
             pass
     except ModelError:
         pass
+
+
+class HTTPAdapter(Adapter):
+    """Client set-up shared by the raw-HTTP adapters (ollama, openai_compatible).
+
+    A `SyncHTTP` pool is made at connect time; the `AsyncHTTP` one (and with it aiohttp) only
+    when the first async call comes. The key, when there is one, is a bearer token.
+    """
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        super().__init__(endpoint)
+        self._headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
+        self._retry = RetryPolicy(endpoint.retry)
+        self._sync = SyncHTTP(
+            endpoint.provider_id, endpoint.base_url, self._headers, endpoint.timeouts, self._retry
+        )
+        self._async: AsyncHTTP | None = None
+
+    @property
+    def _aio(self) -> AsyncHTTP:
+        if self._async is None:
+            e = self.endpoint
+            self._async = AsyncHTTP(
+                e.provider_id, e.base_url, self._headers, e.timeouts, self._retry
+            )
+        return self._async
+
+    def close(self) -> None:
+        self._sync.close()
+        if self._async is not None:
+            self._async.close()
+
+    async def aclose(self) -> None:
+        if self._async is not None:
+            await self._async.aclose()
+        self.close()

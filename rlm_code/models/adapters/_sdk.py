@@ -16,12 +16,19 @@ raw-HTTP adapters:
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from rlm_code.core.config import TimeoutSettings
-from rlm_code.core.exceptions import ModelError, ProviderError, ResponseFormatError
-from rlm_code.models.adapters._http import map_httpx_error
+from rlm_code.core.exceptions import (
+    MissingAPIKeyError,
+    ModelError,
+    ProviderError,
+    ResponseFormatError,
+)
+from rlm_code.models.adapters._http import LoopLocal, default_ssl_context, map_httpx_error
+from rlm_code.models.adapters.base import Adapter, Endpoint, require_sdk
 from rlm_code.models.adapters.errors import bad_payload, error_detail, error_for_status, refused
+from rlm_code.models.adapters.retry import RetryPolicy
 
 # httpcore's message when a kept-alive connection was closed before any answer: safe to retry,
 # unlike a body cut in the middle ("peer closed connection without sending complete ...").
@@ -131,3 +138,67 @@ class StainlessErrors:
             read_timeout,
             answering=answering,
         )
+
+
+async def _close_client(client: Any) -> None:
+    await client.close()
+
+
+class StainlessAdapter(Adapter):
+    """Client set-up shared by the two Stainless-generated SDKs (openai, anthropic).
+
+    One sync client per connection and one async client per event loop (`LoopLocal`), both
+    with the SDK's retries off (our `RetryPolicy` retries the same way for every adapter),
+    our connect and read timeouts, and the shared TLS context that makes a client per loop
+    cheap. Subclasses name the SDK module and its client classes.
+    """
+
+    sdk_module: ClassVar[str]
+    sync_client: ClassVar[str]
+    async_client: ClassVar[str]
+    key_env: ClassVar[str]
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        super().__init__(endpoint)
+        sdk = require_sdk(self.sdk_module, endpoint.provider_id)
+        import httpx2
+
+        if not endpoint.api_key:
+            raise MissingAPIKeyError(
+                f"the {self.sync_client} adapter needs an API key ({self.key_env} or api_key=)",
+                provider=endpoint.provider_id,
+            )
+        self._sdk = sdk
+        self._httpx = httpx2
+        self._retry = RetryPolicy(endpoint.retry)
+        self._errors = StainlessErrors(
+            sdk, httpx2, endpoint.provider_id, endpoint.base_url, endpoint.timeouts
+        )
+        self._client_options: dict[str, Any] = {
+            "api_key": endpoint.api_key,
+            "base_url": endpoint.base_url,
+            "max_retries": 0,
+            "timeout": sdk_timeout(httpx2, endpoint.timeouts),
+        }
+        self._client = getattr(sdk, self.sync_client)(
+            **self._client_options,
+            http_client=sdk.DefaultHttpxClient(verify=default_ssl_context()),
+        )
+        self._async_clients: LoopLocal[Any] = LoopLocal(
+            self._new_async_client, _close_client, lambda c: bool(c.is_closed())
+        )
+
+    def _new_async_client(self) -> Any:
+        # The shared TLS context makes a client per event loop cheap (~0.3 ms, not ~18 ms).
+        http_client = self._sdk.DefaultAsyncHttpxClient(verify=default_ssl_context())
+        return getattr(self._sdk, self.async_client)(
+            **self._client_options, http_client=http_client
+        )
+
+    def close(self) -> None:
+        self._client.close()
+        self._async_clients.close()
+
+    async def aclose(self) -> None:
+        await self._async_clients.aclose()
+        self.close()

@@ -27,20 +27,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from rlm_code.core.exceptions import MissingAPIKeyError, ResponseFormatError
-from rlm_code.models.adapters._http import LoopLocal, default_ssl_context
-from rlm_code.models.adapters._sdk import StainlessErrors, sdk_timeout
-from rlm_code.models.adapters.base import Adapter, Endpoint, as_count, require_sdk
+from rlm_code.core.exceptions import ResponseFormatError
+from rlm_code.models.adapters._sdk import StainlessAdapter, sdk_timeout
+from rlm_code.models.adapters.base import as_count
 from rlm_code.models.adapters.errors import unterminated
-from rlm_code.models.adapters.retry import RetryPolicy
 from rlm_code.models.types import ChatRequest, Completion, StreamState, Usage
 
 DEFAULT_MAX_TOKENS = 4096
 _STOP_MARKER = "message_stop"
-
-
-async def _close_client(client: Any) -> None:
-    await client.close()
 
 
 def prompt_count(usage: Any) -> int | None:
@@ -107,45 +101,14 @@ def on_event(event: Any, state: StreamState) -> str | None:
     return None
 
 
-class AnthropicAdapter(Adapter):
+class AnthropicAdapter(StainlessAdapter):
     """Messages API on the official SDK; see the module docstring."""
 
     adapter_type = "anthropic"
-
-    def __init__(self, endpoint: Endpoint) -> None:
-        super().__init__(endpoint)
-        sdk = require_sdk("anthropic", endpoint.provider_id)
-        import httpx2
-
-        if not endpoint.api_key:
-            raise MissingAPIKeyError(
-                "the Anthropic adapter needs an API key (ANTHROPIC_API_KEY or api_key=)",
-                provider=endpoint.provider_id,
-            )
-        self._sdk = sdk
-        self._httpx = httpx2
-        self._retry = RetryPolicy(endpoint.retry)
-        self._errors = StainlessErrors(
-            sdk, httpx2, endpoint.provider_id, endpoint.base_url, endpoint.timeouts
-        )
-        self._client_options: dict[str, Any] = {
-            "api_key": endpoint.api_key,
-            "base_url": endpoint.base_url,
-            "max_retries": 0,
-            "timeout": sdk_timeout(httpx2, endpoint.timeouts),
-        }
-        self._client = sdk.Anthropic(
-            **self._client_options,
-            http_client=sdk.DefaultHttpxClient(verify=default_ssl_context()),
-        )
-        self._async_clients: LoopLocal[Any] = LoopLocal(
-            self._new_async_client, _close_client, lambda c: bool(c.is_closed())
-        )
-
-    def _new_async_client(self) -> Any:
-        # The shared TLS context makes a client per event loop cheap.
-        http_client = self._sdk.DefaultAsyncHttpxClient(verify=default_ssl_context())
-        return self._sdk.AsyncAnthropic(**self._client_options, http_client=http_client)
+    sdk_module = "anthropic"
+    sync_client = "Anthropic"
+    async_client = "AsyncAnthropic"
+    key_env = "ANTHROPIC_API_KEY"
 
     def _arguments(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
         p = request.params
@@ -268,14 +231,6 @@ class AnthropicAdapter(Adapter):
             raise unterminated(self.endpoint.provider_id, _STOP_MARKER)
 
     # -- lifecycle -------------------------------------------------------------------------
-
-    def close(self) -> None:
-        self._client.close()
-        self._async_clients.close()
-
-    async def aclose(self) -> None:
-        await self._async_clients.aclose()
-        self.close()
 
 
 __all__ = ["DEFAULT_MAX_TOKENS", "AnthropicAdapter"]

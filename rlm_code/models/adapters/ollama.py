@@ -16,10 +16,9 @@ from dataclasses import replace
 from typing import Any
 
 from rlm_code.core.exceptions import ModelNotFoundError, ProviderError, ResponseFormatError
-from rlm_code.models.adapters._http import AsyncHTTP, SyncHTTP, adrain, drain, loads
-from rlm_code.models.adapters.base import Adapter, Endpoint, as_count, openai_messages
+from rlm_code.models.adapters._http import HTTPAdapter, adrain, drain, loads
+from rlm_code.models.adapters.base import as_count, openai_messages
 from rlm_code.models.adapters.errors import error_detail, unterminated
-from rlm_code.models.adapters.retry import RetryPolicy
 from rlm_code.models.types import ChatRequest, Completion, StreamState, Usage
 
 
@@ -96,27 +95,8 @@ def parse_message(data: Any, provider: str, state: StreamState | None = None) ->
     return text
 
 
-class OllamaAdapter(Adapter):
+class OllamaAdapter(HTTPAdapter):
     adapter_type = "ollama"
-
-    def __init__(self, endpoint: Endpoint) -> None:
-        super().__init__(endpoint)
-        headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
-        self._headers = headers
-        self._retry = RetryPolicy(endpoint.retry)
-        self._sync = SyncHTTP(
-            endpoint.provider_id, endpoint.base_url, headers, endpoint.timeouts, self._retry
-        )
-        self._async: AsyncHTTP | None = None
-
-    @property
-    def _aio(self) -> AsyncHTTP:
-        if self._async is None:
-            e = self.endpoint
-            self._async = AsyncHTTP(
-                e.provider_id, e.base_url, self._headers, e.timeouts, self._retry
-            )
-        return self._async
 
     def list_models(self) -> list[str]:
         data = self._sync.request_json(
@@ -212,13 +192,3 @@ class OllamaAdapter(Adapter):
             await lines.aclose()
         if not state.completed:
             raise unterminated(provider, '"done": true')
-
-    def close(self) -> None:
-        self._sync.close()
-        if self._async is not None:
-            self._async.close()
-
-    async def aclose(self) -> None:
-        if self._async is not None:
-            await self._async.aclose()
-        self.close()

@@ -16,10 +16,9 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from rlm_code.core.exceptions import ProviderError, ResponseFormatError
-from rlm_code.models.adapters._http import AsyncHTTP, SyncHTTP, adrain, drain, loads
-from rlm_code.models.adapters.base import Adapter, Endpoint, as_count, openai_messages
+from rlm_code.models.adapters._http import HTTPAdapter, adrain, drain, loads
+from rlm_code.models.adapters.base import as_count, openai_messages
 from rlm_code.models.adapters.errors import error_detail, unterminated
-from rlm_code.models.adapters.retry import RetryPolicy
 from rlm_code.models.types import ChatRequest, Completion, StreamState, Usage
 
 _DONE = b"[DONE]"
@@ -119,26 +118,8 @@ def parse_stream_event(line: bytes, state: StreamState, provider: str) -> str | 
     return text or None
 
 
-class OpenAICompatibleAdapter(Adapter):
+class OpenAICompatibleAdapter(HTTPAdapter):
     adapter_type = "openai_compatible"
-
-    def __init__(self, endpoint: Endpoint) -> None:
-        super().__init__(endpoint)
-        self._headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
-        self._retry = RetryPolicy(endpoint.retry)
-        self._sync = SyncHTTP(
-            endpoint.provider_id, endpoint.base_url, self._headers, endpoint.timeouts, self._retry
-        )
-        self._async: AsyncHTTP | None = None
-
-    @property
-    def _aio(self) -> AsyncHTTP:
-        if self._async is None:
-            e = self.endpoint
-            self._async = AsyncHTTP(
-                e.provider_id, e.base_url, self._headers, e.timeouts, self._retry
-            )
-        return self._async
 
     def complete(self, request: ChatRequest) -> Completion:
         data = self._sync.request_json(
@@ -212,13 +193,3 @@ class OpenAICompatibleAdapter(Adapter):
             for item in items
             if isinstance(item, dict) and isinstance(item.get("id"), str)
         ]
-
-    def close(self) -> None:
-        self._sync.close()
-        if self._async is not None:
-            self._async.close()
-
-    async def aclose(self) -> None:
-        if self._async is not None:
-            await self._async.aclose()
-        self.close()

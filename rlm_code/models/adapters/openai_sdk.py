@@ -23,33 +23,23 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from rlm_code.core.exceptions import MissingAPIKeyError, ResponseFormatError
+from rlm_code.core.exceptions import ResponseFormatError
 from rlm_code.models.adapters._http import (
-    LoopLocal,
     adrain,
     aiter_lines,
-    default_ssl_context,
     drain,
     iter_lines,
 )
-from rlm_code.models.adapters._sdk import StainlessErrors, sdk_timeout
+from rlm_code.models.adapters._sdk import StainlessAdapter, sdk_timeout
 from rlm_code.models.adapters.base import (
-    Adapter,
-    Endpoint,
     as_count,
     openai_messages,
-    require_sdk,
 )
 from rlm_code.models.adapters.errors import unterminated
 from rlm_code.models.adapters.openai_compatible import parse_stream_event
-from rlm_code.models.adapters.retry import RetryPolicy
 from rlm_code.models.types import ChatRequest, Completion, StreamState, Usage
 
 _DONE_MARKER = "data: [DONE]"
-
-
-async def _close_client(client: Any) -> None:
-    await client.close()
 
 
 def parse_chat_completion(response: Any, provider: str) -> Completion:
@@ -79,45 +69,14 @@ def parse_chat_completion(response: Any, provider: str) -> Completion:
     return Completion(text, counts, reason if isinstance(reason, str) else None)
 
 
-class OpenAIAdapter(Adapter):
+class OpenAIAdapter(StainlessAdapter):
     """Chat completions on the official SDK; see the module docstring."""
 
     adapter_type = "openai"
-
-    def __init__(self, endpoint: Endpoint) -> None:
-        super().__init__(endpoint)
-        sdk = require_sdk("openai", endpoint.provider_id)
-        import httpx2
-
-        if not endpoint.api_key:
-            raise MissingAPIKeyError(
-                "the OpenAI adapter needs an API key (OPENAI_API_KEY or api_key=)",
-                provider=endpoint.provider_id,
-            )
-        self._sdk = sdk
-        self._httpx = httpx2
-        self._retry = RetryPolicy(endpoint.retry)
-        self._errors = StainlessErrors(
-            sdk, httpx2, endpoint.provider_id, endpoint.base_url, endpoint.timeouts
-        )
-        self._client_options: dict[str, Any] = {
-            "api_key": endpoint.api_key,
-            "base_url": endpoint.base_url,
-            "max_retries": 0,
-            "timeout": sdk_timeout(httpx2, endpoint.timeouts),
-        }
-        self._client = sdk.OpenAI(
-            **self._client_options,
-            http_client=sdk.DefaultHttpxClient(verify=default_ssl_context()),
-        )
-        self._async_clients: LoopLocal[Any] = LoopLocal(
-            self._new_async_client, _close_client, lambda c: bool(c.is_closed())
-        )
-
-    def _new_async_client(self) -> Any:
-        # The shared TLS context makes a client per event loop cheap (~0.3 ms, not ~18 ms).
-        http_client = self._sdk.DefaultAsyncHttpxClient(verify=default_ssl_context())
-        return self._sdk.AsyncOpenAI(**self._client_options, http_client=http_client)
+    sdk_module = "openai"
+    sync_client = "OpenAI"
+    async_client = "AsyncOpenAI"
+    key_env = "OPENAI_API_KEY"
 
     def _arguments(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
         p = request.params
@@ -245,14 +204,6 @@ class OpenAIAdapter(Adapter):
             raise unterminated(provider, _DONE_MARKER)
 
     # -- lifecycle -------------------------------------------------------------------------
-
-    def close(self) -> None:
-        self._client.close()
-        self._async_clients.close()
-
-    async def aclose(self) -> None:
-        await self._async_clients.aclose()
-        self.close()
 
 
 __all__ = ["OpenAIAdapter", "parse_chat_completion"]
