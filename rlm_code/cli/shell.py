@@ -19,10 +19,12 @@ Conversation history policy:
 - the usage of every call, interrupted or not, is counted by the connector (`/usage`).
 
 Start-up (benchmarked against `python -c pass`): this module imports only the standard
-library. On a terminal, the connection is chosen before the first prompt (cheap: the config
-files) and opened on a background thread (`shell_link`), so the prompt appears while the
-connector, the HTTP client and perhaps the built-in local server load. With stdin not a
-terminal, nothing is loaded until a line needs it, and there are no prompts.
+library. On a terminal, the connection is chosen before the first prompt (`--model`, else
+`RLM_CODE_MODEL`, else the config files, which are read only when one exists, else the
+built-in local server) and opened on a background thread (`shell_link`) started just
+before the prompt, so the prompt appears while the connector, the HTTP client and perhaps
+the built-in server load. With stdin not a terminal there are no prompts, and nothing is
+loaded until a line needs it.
 
 Errors are one line, `error: <message>`, saying what to do next; `--debug` adds the traceback.
 """
@@ -83,7 +85,11 @@ def color_ok(stream: TextIO) -> bool:
 
 
 class Shell:
-    """One interactive session: the line loop, the conversation and the connection."""
+    """One interactive session: the line loop, the conversation and the connection.
+
+    `stdin`, `stdout` and `stderr` default to the process streams; `stdin` only decides
+    whether the session is interactive (lines are always read from the process's stdin).
+    """
 
     def __init__(
         self,
