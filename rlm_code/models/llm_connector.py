@@ -40,7 +40,7 @@ if TYPE_CHECKING:  # at run time `_load_dependencies` binds these names
     from rlm_code.models.prompting import build_request, make_params
     from rlm_code.models.providers.model_catalog import get_superqode_models
     from rlm_code.models.providers.registry import ProviderRegistry, ProviderSpec
-    from rlm_code.models.types import ChatRequest, StreamState
+    from rlm_code.models.types import ChatRequest, Completion, StreamState
     from rlm_code.models.usage import UsageTracker, monotonic_ms
 
 
@@ -436,15 +436,29 @@ class LLMConnector:
 
     # -- generation ------------------------------------------------------------------------
 
-    def _request(
+    def _prepare(
         self,
-        conn: _Connection,
         prompt: object,
         system_prompt: object,
         context: Mapping[str, Any] | None,
-        params: dict[str, Any],
-    ) -> ChatRequest:
-        return build_request(conn.model, prompt, system_prompt, context, make_params(**params))
+        temperature: object,
+        max_tokens: object,
+        stop: object,
+        timeout: object,
+    ) -> tuple[_Connection, ChatRequest]:
+        """The current connection and a validated request for it (no I/O, nothing recorded)."""
+        conn = self._current()
+        params = make_params(temperature, max_tokens, stop, timeout)
+        return conn, build_request(conn.model, prompt, system_prompt, context, params)
+
+    def _record(self, conn: _Connection, completion: Completion, started: float) -> str:
+        self._usage.record(
+            conn.spec.provider_id,
+            conn.model,
+            completion.usage,
+            latency_ms=monotonic_ms() - started,
+        )
+        return completion.text
 
     def _complete(self, conn: _Connection, request: ChatRequest) -> str:
         started = monotonic_ms()
@@ -453,13 +467,7 @@ class LLMConnector:
         except ModelError:
             self._usage.record_failure()
             raise
-        self._usage.record(
-            conn.spec.provider_id,
-            conn.model,
-            completion.usage,
-            latency_ms=monotonic_ms() - started,
-        )
-        return completion.text
+        return self._record(conn, completion, started)
 
     def generate_response(
         self,
@@ -473,14 +481,65 @@ class LLMConnector:
         timeout: float | None = None,
     ) -> str:
         """The connected model's whole reply to `prompt` (see `prompting` for `context`)."""
-        conn = self._current()
-        params = {
-            "temperature": temperature,
-            "max_tokens": max_tokens,
-            "stop": stop,
-            "timeout": timeout,
-        }
-        return self._complete(conn, self._request(conn, prompt, system_prompt, context, params))
+        return self._complete(
+            *self._prepare(prompt, system_prompt, context, temperature, max_tokens, stop, timeout)
+        )
+
+    def stream_response(
+        self,
+        prompt: str,
+        system_prompt: str | None = None,
+        context: dict[str, Any] | None = None,
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        stop: str | list[str] | None = None,
+        timeout: float | None = None,
+    ) -> Generator[str, None, None]:
+        """Yield the reply's text as it arrives. Stopping early closes the connection
+        cleanly and still records the usage received so far."""
+        return self._stream(
+            *self._prepare(prompt, system_prompt, context, temperature, max_tokens, stop, timeout)
+        )
+
+    async def agenerate_response(
+        self,
+        prompt: str,
+        system_prompt: str | None = None,
+        context: dict[str, Any] | None = None,
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        stop: str | list[str] | None = None,
+        timeout: float | None = None,
+    ) -> str:
+        """Async twin of `generate_response`."""
+        conn, request = self._prepare(
+            prompt, system_prompt, context, temperature, max_tokens, stop, timeout
+        )
+        started = monotonic_ms()
+        try:
+            completion = await conn.adapter.acomplete(request)
+        except ModelError:
+            self._usage.record_failure()
+            raise
+        return self._record(conn, completion, started)
+
+    def astream_response(
+        self,
+        prompt: str,
+        system_prompt: str | None = None,
+        context: dict[str, Any] | None = None,
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        stop: str | list[str] | None = None,
+        timeout: float | None = None,
+    ) -> AsyncGenerator[str, None]:
+        """Async twin of `stream_response` (use with `async for`)."""
+        return self._astream(
+            *self._prepare(prompt, system_prompt, context, temperature, max_tokens, stop, timeout)
+        )
 
     def _stream(self, conn: _Connection, request: ChatRequest) -> Generator[str, None, None]:
         state = StreamState()
@@ -497,78 +556,6 @@ class LLMConnector:
             if close is not None:
                 close()
             self._finish_stream(conn, state, started, failed)
-
-    def _finish_stream(
-        self, conn: _Connection, state: StreamState, started: float, failed: bool
-    ) -> None:
-        if failed and state.chunks == 0 and state.prompt_tokens is None:
-            self._usage.record_failure()
-            return
-        self._usage.record(
-            conn.spec.provider_id,
-            conn.model,
-            state.usage(),
-            streamed=True,
-            interrupted=not state.completed,
-            latency_ms=monotonic_ms() - started,
-        )
-
-    def stream_response(
-        self,
-        prompt: str,
-        system_prompt: str | None = None,
-        context: dict[str, Any] | None = None,
-        *,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        stop: str | list[str] | None = None,
-        timeout: float | None = None,
-    ) -> Generator[str, None, None]:
-        """Yield the reply's text as it arrives. Stopping early closes the connection
-        cleanly and still records the usage received so far."""
-        conn = self._current()
-        params = {
-            "temperature": temperature,
-            "max_tokens": max_tokens,
-            "stop": stop,
-            "timeout": timeout,
-        }
-        request = self._request(conn, prompt, system_prompt, context, params)
-        return self._stream(conn, request)
-
-    async def agenerate_response(
-        self,
-        prompt: str,
-        system_prompt: str | None = None,
-        context: dict[str, Any] | None = None,
-        *,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        stop: str | list[str] | None = None,
-        timeout: float | None = None,
-    ) -> str:
-        """Async twin of `generate_response`."""
-        conn = self._current()
-        params = {
-            "temperature": temperature,
-            "max_tokens": max_tokens,
-            "stop": stop,
-            "timeout": timeout,
-        }
-        request = self._request(conn, prompt, system_prompt, context, params)
-        started = monotonic_ms()
-        try:
-            completion = await conn.adapter.acomplete(request)
-        except ModelError:
-            self._usage.record_failure()
-            raise
-        self._usage.record(
-            conn.spec.provider_id,
-            conn.model,
-            completion.usage,
-            latency_ms=monotonic_ms() - started,
-        )
-        return completion.text
 
     async def _astream(self, conn: _Connection, request: ChatRequest) -> AsyncGenerator[str, None]:
         state = StreamState()
@@ -587,27 +574,20 @@ class LLMConnector:
                 await aclose()
             self._finish_stream(conn, state, started, failed)
 
-    def astream_response(
-        self,
-        prompt: str,
-        system_prompt: str | None = None,
-        context: dict[str, Any] | None = None,
-        *,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        stop: str | list[str] | None = None,
-        timeout: float | None = None,
-    ) -> AsyncGenerator[str, None]:
-        """Async twin of `stream_response` (use with `async for`)."""
-        conn = self._current()
-        params = {
-            "temperature": temperature,
-            "max_tokens": max_tokens,
-            "stop": stop,
-            "timeout": timeout,
-        }
-        request = self._request(conn, prompt, system_prompt, context, params)
-        return self._astream(conn, request)
+    def _finish_stream(
+        self, conn: _Connection, state: StreamState, started: float, failed: bool
+    ) -> None:
+        if failed and state.chunks == 0 and state.prompt_tokens is None:
+            self._usage.record_failure()
+            return
+        self._usage.record(
+            conn.spec.provider_id,
+            conn.model,
+            state.usage(),
+            streamed=True,
+            interrupted=not state.completed,
+            latency_ms=monotonic_ms() - started,
+        )
 
     def generate_response_with_model(
         self,
