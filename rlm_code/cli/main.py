@@ -52,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="show tracebacks and debug logs (keys are redacted)"
     )
+    parser.add_argument(
+        "-m",
+        "--model",
+        help="provider/model for the interactive shell "
+        "(default: RLM_CODE_MODEL, the config, else the built-in local server)",
+    )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
     for module_name in COMMAND_MODULES:
         try:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 
-from rlm_code.core.config import ConfigManager
-from rlm_code.core.exceptions import InvalidAPIKeyFormatError, InvalidInputError, ModelError
-from rlm_code.core.exceptions import ProviderNotFoundError as _ProviderNotFound
-from rlm_code.models.llm_connector import LLMConnector
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from rlm_code.core.config import ConfigManager
+    from rlm_code.core.exceptions import ModelError
+    from rlm_code.models.llm_connector import LLMConnector
 
 BUILTIN_MODEL = "rlm-code-local"
 BUILTIN_NOTE = (
@@ -33,18 +34,14 @@ EXIT_USAGE = 2
 
 def exit_code_for(error: ModelError) -> int:
     """Usage errors (bad names, bad arguments) exit 2; provider and network errors exit 1."""
-    usage = (InvalidInputError, _ProviderNotFound, InvalidAPIKeyFormatError)
+    from rlm_code.core.exceptions import (
+        InvalidAPIKeyFormatError,
+        InvalidInputError,
+        ProviderNotFoundError,
+    )
+
+    usage = (InvalidInputError, ProviderNotFoundError, InvalidAPIKeyFormatError)
     return EXIT_USAGE if isinstance(error, usage) else EXIT_PROVIDER
-
-
-@dataclass
-class Target:
-    """Where the session connects: a model name (with provider) and optional overrides."""
-
-    model: str | None
-    base_url: str | None = None
-    api_key: str | None = None
-    builtin: bool = False
 
 
 @contextlib.contextmanager
@@ -66,6 +63,9 @@ def open_session(
     quiet: bool = False,
 ) -> Iterator[LLMConnector]:
     """A connected `LLMConnector` for the command's lifetime (closed afterwards)."""
+    from rlm_code.core.config import ConfigManager
+    from rlm_code.models.llm_connector import LLMConnector
+
     config = config or ConfigManager()
     chosen = model or config.default_model
     connector = LLMConnector(config_manager=config)

@@ -379,9 +379,10 @@ class LLMConnector:
         """Connect to a model, replacing (and closing) the current connection.
 
         Returns True; raises a `ModelError` child when the provider, key, URL or model is
-        wrong. Cloud providers and OpenAI-compatible servers are not contacted here (the first
-        call reports a stopped server); Ollama is checked through `/api/tags`, so a stopped
-        server or a missing model fails now, with the installed models and the pull hint.
+        wrong. Cloud providers are not contacted here. Local servers are: Ollama through
+        `/api/tags` (a missing model fails with the installed models and the pull hint), the
+        OpenAI-compatible ones through one short `/models` request, so a stopped server fails
+        now rather than at the first prompt.
         """
         conn = self._open(model_name, model_type, api_key, base_url)
         with self._lock:

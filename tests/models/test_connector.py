@@ -230,6 +230,19 @@ def test_ollama_down_is_connection_error(connector):
         connector.connect_to_model("ollama/llama3.2", base_url=closed_port_url())
 
 
+def test_local_openai_compatible_server_is_checked_at_connect(connector, fresh_server):
+    connector.connect_to_model("vllm/test-model", base_url=fresh_server.openai_base_url)
+    assert [r.path for r in fresh_server.requests] == ["/v1/models"]
+    with pytest.raises(ProviderConnectionError):
+        connector.connect_to_model("lmstudio/test-model", base_url=closed_port_url() + "/v1")
+    assert connector.get_connection_status()["provider"] == "vllm"  # the old one stays
+
+
+def test_cloud_hosts_are_not_contacted_at_connect(connector, monkeypatch):
+    monkeypatch.setenv("GROQ_API_KEY", "gsk-test-no-network")
+    assert connector.connect_to_model("groq/llama-3.1-8b-instant", base_url=closed_port_url())
+
+
 def test_list_available_ollama_models(connector, local_server, monkeypatch):
     monkeypatch.setenv("OLLAMA_HOST", local_server.base_url)
     models = connector.list_available_ollama_models()
@@ -298,6 +311,7 @@ def test_context_keys_reach_the_request(connector, fresh_server):
 )
 def test_bad_context_is_rejected_before_sending(connector, fresh_server, context):
     connector.connect_to_model("vllm/test-model", base_url=fresh_server.openai_base_url)
+    fresh_server.clear_requests()  # connecting to a local server checks it is up
     with pytest.raises(InvalidInputError):
         connector.generate_response("hello", context=context)  # type: ignore[arg-type]
     assert fresh_server.requests == []
@@ -306,6 +320,7 @@ def test_bad_context_is_rejected_before_sending(connector, fresh_server, context
 @pytest.mark.parametrize("prompt", ["", "   \n", None, 12, "x" * 4_000_001])
 def test_bad_prompts_are_rejected_and_not_counted(connector, fresh_server, prompt):
     connector.connect_to_model("vllm/test-model", base_url=fresh_server.openai_base_url)
+    fresh_server.clear_requests()  # connecting to a local server checks it is up
     before = connector.usage_snapshot()
     with pytest.raises(InvalidInputError):
         connector.generate_response(prompt)  # type: ignore[arg-type]

@@ -15,7 +15,13 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from rlm_code.core.exceptions import ProviderError, ResponseFormatError
+from rlm_code.core.exceptions import (
+    ModelError,
+    ModelTimeoutError,
+    ProviderConnectionError,
+    ProviderError,
+    ResponseFormatError,
+)
 from rlm_code.models.adapters._http import HTTPAdapter, adrain, drain, loads
 from rlm_code.models.adapters.base import as_count, openai_messages
 from rlm_code.models.adapters.errors import error_detail, unterminated
@@ -182,6 +188,19 @@ class OpenAICompatibleAdapter(HTTPAdapter):
             await lines.aclose()
         if not state.completed:
             raise unterminated(provider, "data: [DONE]")
+
+    def check(self) -> str:
+        """Local servers are asked for `/models` once, briefly, so a stopped server fails at
+        connect time; cloud hosts are not contacted (their first call reports problems)."""
+        if self.endpoint.spec.is_local:
+            probe = min(3.0, self.endpoint.timeouts.connect, self.endpoint.timeouts.read)
+            try:
+                self._sync.request_json("GET", "/models", timeout=probe, retry=False)
+            except (ProviderConnectionError, ModelTimeoutError):
+                raise
+            except ModelError:
+                pass  # it answered: some servers have no /models or want a key there
+        return self.endpoint.model
 
     def list_models(self) -> list[str]:
         data = self._sync.request_json("GET", "/models")
