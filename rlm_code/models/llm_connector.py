@@ -50,6 +50,7 @@ LOGGER_NAME = "rlm_code.connector"
 KEY_PREFIXES = {"openai": "sk-", "anthropic": "sk-ant-", "gemini": "AIza"}
 KEY_LOOKALIKES = {"openai": ("sk-ant-", "Anthropic")}
 
+OPENCODE_MODELS_TTL = 30.0  # seconds `opencode models` output is reused
 OPENCODE_FREE_MODELS = frozenset({"big-pickle", "grok-code", "gpt-5-nano"})
 
 
@@ -179,6 +180,7 @@ class LLMConnector:
         self._lock = threading.Lock()
         self._connection: _Connection | None = None
         self._usage = UsageTracker()
+        self._opencode_cache: tuple[float, list[str]] | None = None
 
     def __repr__(self) -> str:
         conn = self._connection
@@ -677,19 +679,62 @@ class LLMConnector:
         return providers
 
     def list_provider_example_models(self, provider_name: str, limit: int = 8) -> list[str]:
-        """Curated models first, then the spec's examples; OpenCode without a key: free only."""
+        """Curated models first, then the spec's examples.
+
+        For OpenCode, the local `opencode models` list comes first when the CLI is on PATH
+        (cached for 30 s); without `OPENCODE_API_KEY` only its free models are listed.
+        """
         spec = self.provider_registry.get(provider_name)
         if spec is None:
             raise ProviderNotFoundError(f"unknown provider {provider_name!r}")
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise InvalidInputError("limit must be a whole number of at least 1")
+        sources = [get_superqode_models(spec.provider_id), spec.example_models]
+        if spec.provider_id == "opencode":
+            sources.insert(0, self._opencode_cli_models())
         models: list[str] = []
-        for name in [*get_superqode_models(spec.provider_id), *spec.example_models]:
-            if name not in models:
-                models.append(name)
+        for source in sources:
+            for name in source:
+                if name not in models:
+                    models.append(name)
         if spec.provider_id == "opencode" and not self._key_present(spec):
             models = [m for m in models if is_free_opencode_model(m)]
         return models[:limit]
+
+    def _opencode_cli_models(self) -> list[str]:
+        """OpenCode Zen models from `opencode models` (lines `opencode/<model>`), cached 30 s.
+
+        Empty when the CLI is missing, slow (5 s) or failing: the catalog still applies.
+        """
+        import subprocess
+        import time
+
+        cached = self._opencode_cache
+        if cached is not None and time.monotonic() - cached[0] < OPENCODE_MODELS_TTL:
+            return cached[1]
+        models: list[str] = []
+        executable = shutil.which("opencode")
+        if executable is not None:
+            try:
+                done = subprocess.run(
+                    [executable, "models"],
+                    capture_output=True,
+                    text=True,
+                    timeout=5,
+                    stdin=subprocess.DEVNULL,
+                    check=False,
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                logging.getLogger(LOGGER_NAME).info("`opencode models` failed: %s", exc)
+            else:
+                for line in done.stdout.splitlines() if done.returncode == 0 else []:
+                    token = line.strip().split(" ", 1)[0]
+                    if token.startswith("opencode/") and len(token) > len("opencode/"):
+                        name = token[len("opencode/") :]
+                        if name not in models:
+                            models.append(name)
+        self._opencode_cache = (time.monotonic(), models)
+        return models
 
     def list_available_ollama_models(self) -> list[str]:
         """Installed Ollama models with their tags; `[]` (and a logged reason) if unreachable."""
