@@ -105,7 +105,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 TARGETS = {
     "openai": ("gpt-4o", "openai", "sk-test-fuzz", "/v1"),
-    "anthropic": ("claude-sonnet-4-5-20250929", "anthropic", "sk-ant-test-fuzz", ""),
+    "anthropic": ("claude-opus-4-6", "anthropic", "sk-ant-test-fuzz", ""),
     "gemini": ("gemini-2.5-flash", "gemini", "AIzaTestFuzz", ""),
     "ollama": ("llama3.2:latest", "ollama", None, ""),
     "openai_compatible": ("test-model", "vllm", None, "/v1"),
