@@ -195,6 +195,18 @@ class StainlessAdapter(Adapter):
             **self._client_options, http_client=http_client
         )
 
+    def list_models(self) -> list[str]:
+        """Model ids from the SDK's `models.list()` (both SDKs page through it for us)."""
+        errors = self._errors
+
+        def attempt() -> list[str]:
+            try:
+                return [model.id for model in self._client.models.list()]
+            except errors.catch as exc:
+                raise errors.map(exc, None) from None
+
+        return self._retry.call(attempt)
+
     def close(self) -> None:
         self._client.close()
         self._async_clients.close()

@@ -174,17 +174,6 @@ class AnthropicAdapter(StainlessAdapter):
         if not state.completed:
             raise unterminated(self.endpoint.provider_id, _STOP_MARKER)
 
-    def list_models(self) -> list[str]:
-        errors = self._errors
-
-        def attempt() -> list[str]:
-            try:
-                return [model.id for model in self._client.models.list()]
-            except errors.catch as exc:
-                raise errors.map(exc, None) from None
-
-        return self._retry.call(attempt)
-
     # -- async -----------------------------------------------------------------------------
 
     async def acomplete(self, request: ChatRequest) -> Completion:

@@ -142,17 +142,6 @@ class OpenAIAdapter(StainlessAdapter):
         if not state.completed:
             raise unterminated(provider, _DONE_MARKER)
 
-    def list_models(self) -> list[str]:
-        errors = self._errors
-
-        def attempt() -> list[str]:
-            try:
-                return [model.id for model in self._client.models.list()]
-            except errors.catch as exc:
-                raise errors.map(exc, None) from None
-
-        return self._retry.call(attempt)
-
     # -- async -----------------------------------------------------------------------------
 
     async def acomplete(self, request: ChatRequest) -> Completion:
