@@ -434,3 +434,26 @@ def test_threads_and_tasks_share_one_connector_exactly(connector, local_server):
     assert totals["prompt_tokens"] == 532 * count_tokens(prompt)
     assert totals["completion_tokens"] == 532 * per_call_completion
     assert connector.get_connection_status() == status_before
+
+
+def test_cancelling_an_async_stream_records_usage_and_keeps_connection(connector, local_server):
+    connector.connect_to_model("vllm/fault-drip", base_url=local_server.openai_base_url)
+    first_chunk = asyncio.Event()
+
+    async def consume() -> None:
+        async for _chunk in connector.astream_response("one two three four five six"):
+            first_chunk.set()
+
+    async def main() -> None:
+        task = asyncio.create_task(consume())
+        await asyncio.wait_for(first_chunk.wait(), timeout=5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    summary = connector.get_usage_summary()
+    assert summary["totals"]["total_calls"] == 1
+    assert summary["last_call"]["interrupted"] is True
+    connector.connect_to_model("vllm/test-model", base_url=local_server.openai_base_url)
+    assert asyncio.run(connector.agenerate_response("after cancel")) == echo_reply("after cancel")
