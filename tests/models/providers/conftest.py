@@ -45,9 +45,13 @@ def url_for(spec: ProviderSpec, port: int) -> str:
 def isolated_registry(**ports: int) -> ProviderRegistry:
     """The local rows, each defaulting to its own closed port unless `ports` names one."""
     rows = []
+    used = set(ports.values())
     for spec in LOCAL_SPECS:
         key = spec.provider_id.replace("-", "_")
-        port = ports.get(key, closed_port())
+        port = ports.get(key)
+        while port is None or (key not in ports and port in used):
+            port = closed_port()  # the kernel may hand the same free port out twice in a row
+        used.add(port)
         rows.append(dataclasses.replace(spec, default_base_url=url_for(spec, port)))
     return ProviderRegistry(rows)
 
