@@ -9,7 +9,8 @@ base URL are given and `opencode` is on PATH. Each call runs::
 The CLI takes one message, so the system prompt and the earlier turns are folded into it:
 the system prompt first, then each turn labelled `User:` / `Assistant:` (a lone prompt without
 system prompt or history is sent as is). The CLI has no flags for `max_tokens`,
-`temperature` or `stop`; they are not applied.
+`temperature` or `stop`, so a call that sets any of them is refused with `InvalidInputError`
+rather than run without them (with `OPENCODE_API_KEY` set, the HTTP route applies them).
 
 Output is a JSON-lines event stream, read line by line as it arrives: `text` events carry the
 reply in `part.text`; `step_finish` events may carry `part.tokens` (`input`, `output`, plus
@@ -167,6 +168,22 @@ class OpenCodeCLIAdapter(Adapter):
         self._executable = executable
 
     def _argv(self, request: ChatRequest) -> list[str]:
+        p = request.params
+        unsupported = [
+            name
+            for name, value in (
+                ("max_tokens", p.max_tokens),
+                ("temperature", p.temperature),
+                ("stop", p.stop),
+            )
+            if value is not None
+        ]
+        if unsupported:
+            raise InvalidInputError(
+                f"the opencode CLI cannot apply {', '.join(unsupported)}; drop them, or set "
+                "OPENCODE_API_KEY to use the HTTP API, which can",
+                provider=self.endpoint.provider_id,
+            )
         model = request.model.removeprefix("opencode/")
         # `--` ends the options, so a prompt starting with "-" is not taken for a flag.
         return [

@@ -275,3 +275,16 @@ def test_without_the_executable_opencode_uses_http(tmp_path, monkeypatch):
     with LLMConnector(ConfigManager(project_root=tmp_path)) as conn:
         conn.connect_to_model("opencode/big-pickle")
         assert conn.get_connection_status()["route"] == "http"
+
+
+@pytest.mark.parametrize(
+    "params", [{"max_tokens": 5}, {"temperature": 0.2}, {"stop": "END"}], ids=str
+)
+def test_parameters_the_cli_cannot_apply_are_refused(connector, fake_opencode, params):
+    from rlm_code.core.exceptions import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="OPENCODE_API_KEY"):
+        connector.generate_response("hello", **params)
+    with pytest.raises(InvalidInputError):
+        list(connector.stream_response("hello", **params))
+    assert runs(fake_opencode) == []  # refused before the CLI was started
