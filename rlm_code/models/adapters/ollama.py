@@ -11,15 +11,14 @@ local models can take long to load. Token counts come from `prompt_eval_count` a
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from typing import Any
 
 from rlm_code.core.exceptions import ModelNotFoundError, ProviderError, ResponseFormatError
-from rlm_code.models.adapters._http import HTTPAdapter, adrain, drain, loads
+from rlm_code.models.adapters._http import HTTPAdapter, loads
 from rlm_code.models.adapters.base import as_count, openai_messages
-from rlm_code.models.adapters.errors import error_detail, unterminated
-from rlm_code.models.types import ChatRequest, Completion, StreamState, Usage
+from rlm_code.models.adapters.errors import error_detail
+from rlm_code.models.types import ChatRequest, Completion, StreamState
 
 
 def chat_payload(request: ChatRequest, stream: bool) -> dict[str, Any]:
@@ -97,6 +96,8 @@ def parse_message(data: Any, provider: str, state: StreamState | None = None) ->
 
 class OllamaAdapter(HTTPAdapter):
     adapter_type = "ollama"
+    chat_path = "/api/chat"
+    end_marker = '"done": true'
 
     def list_models(self) -> list[str]:
         data = self._sync.request_json(
@@ -120,75 +121,16 @@ class OllamaAdapter(HTTPAdapter):
             self.endpoint = replace(self.endpoint, model=resolved)
         return resolved
 
-    def complete(self, request: ChatRequest) -> Completion:
-        data = self._sync.request_json(
-            "POST",
-            "/api/chat",
-            chat_payload(request, False),
-            timeout=request.params.timeout,
-            model=request.model,
-        )
+    def payload(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
+        return chat_payload(request, stream)
+
+    def parse_completion(self, data: Any) -> Completion:
         state = StreamState()
         text = parse_message(data, self.endpoint.provider_id, state)
-        usage = Usage(state.prompt_tokens, state.completion_tokens)
-        return Completion(text, usage, state.finish_reason)
+        return Completion(text, state.usage(), state.finish_reason)
 
-    def stream(self, request: ChatRequest, state: StreamState) -> Iterator[str]:
+    def parse_line(self, line: bytes, state: StreamState) -> str | None:
+        if not line.strip():
+            return None
         provider = self.endpoint.provider_id
-        lines = self._sync.stream_lines(
-            "/api/chat",
-            chat_payload(request, True),
-            timeout=request.params.timeout,
-            model=request.model,
-        )
-        try:
-            for line in lines:
-                if not line.strip():
-                    continue
-                text = parse_message(loads(line, provider), provider, state)
-                if state.completed:
-                    drain(lines)  # to EOF, so the connection goes back to the pool
-                if text:
-                    state.chunks += 1
-                    yield text
-        finally:
-            lines.close()
-        if not state.completed:
-            raise unterminated(provider, '"done": true')
-
-    async def acomplete(self, request: ChatRequest) -> Completion:
-        data = await self._aio.request_json(
-            "POST",
-            "/api/chat",
-            chat_payload(request, False),
-            timeout=request.params.timeout,
-            model=request.model,
-        )
-        state = StreamState()
-        text = parse_message(data, self.endpoint.provider_id, state)
-        return Completion(
-            text, Usage(state.prompt_tokens, state.completion_tokens), state.finish_reason
-        )
-
-    async def astream(self, request: ChatRequest, state: StreamState) -> AsyncIterator[str]:
-        provider = self.endpoint.provider_id
-        lines = self._aio.stream_lines(
-            "/api/chat",
-            chat_payload(request, True),
-            timeout=request.params.timeout,
-            model=request.model,
-        )
-        try:
-            async for line in lines:
-                if not line.strip():
-                    continue
-                text = parse_message(loads(line, provider), provider, state)
-                if state.completed:
-                    await adrain(lines)
-                if text:
-                    state.chunks += 1
-                    yield text
-        finally:
-            await lines.aclose()
-        if not state.completed:
-            raise unterminated(provider, '"done": true')
+        return parse_message(loads(line, provider), provider, state) or None

@@ -12,7 +12,6 @@ may be incomplete. The key is optional: without one no `Authorization` header is
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from rlm_code.core.exceptions import (
@@ -22,9 +21,9 @@ from rlm_code.core.exceptions import (
     ProviderError,
     ResponseFormatError,
 )
-from rlm_code.models.adapters._http import HTTPAdapter, adrain, drain, loads
+from rlm_code.models.adapters._http import HTTPAdapter, loads
 from rlm_code.models.adapters.base import as_count, openai_messages
-from rlm_code.models.adapters.errors import error_detail, unterminated
+from rlm_code.models.adapters.errors import error_detail
 from rlm_code.models.types import ChatRequest, Completion, StreamState, Usage
 
 _DONE = b"[DONE]"
@@ -126,68 +125,17 @@ def parse_stream_event(line: bytes, state: StreamState, provider: str) -> str | 
 
 class OpenAICompatibleAdapter(HTTPAdapter):
     adapter_type = "openai_compatible"
+    chat_path = "/chat/completions"
+    end_marker = "data: [DONE]"
 
-    def complete(self, request: ChatRequest) -> Completion:
-        data = self._sync.request_json(
-            "POST",
-            "/chat/completions",
-            chat_payload(request, False),
-            timeout=request.params.timeout,
-            model=request.model,
-        )
+    def payload(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
+        return chat_payload(request, stream)
+
+    def parse_completion(self, data: Any) -> Completion:
         return parse_completion(data, self.endpoint.provider_id)
 
-    def stream(self, request: ChatRequest, state: StreamState) -> Iterator[str]:
-        provider = self.endpoint.provider_id
-        lines = self._sync.stream_lines(
-            "/chat/completions",
-            chat_payload(request, True),
-            timeout=request.params.timeout,
-            model=request.model,
-        )
-        try:
-            for line in lines:
-                text = parse_stream_event(line, state, provider)
-                if state.completed:
-                    drain(lines)  # to EOF, so the connection goes back to the pool
-                if text is not None:
-                    state.chunks += 1
-                    yield text
-        finally:
-            lines.close()
-        if not state.completed:
-            raise unterminated(provider, "data: [DONE]")
-
-    async def acomplete(self, request: ChatRequest) -> Completion:
-        data = await self._aio.request_json(
-            "POST",
-            "/chat/completions",
-            chat_payload(request, False),
-            timeout=request.params.timeout,
-            model=request.model,
-        )
-        return parse_completion(data, self.endpoint.provider_id)
-
-    async def astream(self, request: ChatRequest, state: StreamState) -> AsyncIterator[str]:
-        provider = self.endpoint.provider_id
-        lines = self._aio.stream_lines(
-            "/chat/completions",
-            chat_payload(request, True),
-            timeout=request.params.timeout,
-            model=request.model,
-        )
-        try:
-            async for line in lines:
-                text = parse_stream_event(line, state, provider)
-                if state.completed:
-                    await adrain(lines)
-                if text is not None:
-                    state.chunks += 1
-                    yield text
-        finally:
-            await lines.aclose()
-        if not state.completed:
-            raise unterminated(provider, "data: [DONE]")
+    def parse_line(self, line: bytes, state: StreamState) -> str | None:
+        return parse_stream_event(line, state, self.endpoint.provider_id)
 
     def check(self) -> str:
         """Local servers are asked for `/models` once, briefly, so a stopped server fails at
