@@ -53,6 +53,9 @@ class ModelError(RLMCodeError):
         provider: provider id the error is about, when known.
         status_code: HTTP status of the failed call, when there was one.
         retry_after: seconds the provider asked us to wait (rate limits), when it said.
+        original: type name of the transport or SDK exception this error was mapped from
+            (e.g. "httpx2.ReadTimeout"), for debugging; the original itself is not kept, so
+            nothing it held (an echoed key, a URL with a password) can leak through it.
     """
 
     default_hint = ""
@@ -67,6 +70,7 @@ class ModelError(RLMCodeError):
         retry_after: float | None = None,
         hint: str | None = None,
         retryable: bool | None = None,
+        original: str | None = None,
     ) -> None:
         hint = self.default_hint if hint is None else hint
         text = message.rstrip()
@@ -76,6 +80,7 @@ class ModelError(RLMCodeError):
         self.provider = provider
         self.status_code = status_code
         self.retry_after = retry_after
+        self.original = original
         if retryable is not None:
             self.retryable = retryable
 

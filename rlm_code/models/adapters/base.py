@@ -2,9 +2,11 @@
 
 An adapter owns one connection's client (an HTTP pool or an SDK client), created when the
 connection is made and reused by every call until `close()`. It turns a `ChatRequest` into
-the provider's wire format and the answer back into a `Completion` or text chunks, reporting
-the provider's own token counts. It maps every failure to a typed `ModelError` at its
-boundary; nothing else escapes.
+the provider's wire format and the answer back into a `Response` (whole calls) or a generator
+of typed events (`TextDelta`, `UsageReport`, then `StreamEnd` when the provider's end marker
+arrives), reporting the provider's own token counts. It maps every failure to a typed
+`ModelError` at its boundary; nothing else escapes. A stream generator that is closed early
+releases its connection.
 
 The table `ADAPTERS` names each implementation by import path, so importing this module loads
 no HTTP stack and no SDK; `load_adapter` imports one when a connection first needs it.
@@ -23,7 +25,13 @@ from typing import Any, ClassVar
 from rlm_code.core.config import RetrySettings, TimeoutSettings
 from rlm_code.core.exceptions import SDKNotInstalledError
 from rlm_code.models.providers.registry import ProviderSpec
-from rlm_code.models.types import ChatRequest, Completion, StreamState
+from rlm_code.models.types import (
+    AdapterEvent,
+    ChatRequest,
+    Response,
+    Usage,
+    normalize_finish_reason,
+)
 
 ADAPTERS: dict[str, str] = {
     "ollama": "rlm_code.models.adapters.ollama:OllamaAdapter",
@@ -61,6 +69,7 @@ class Adapter(ABC):
     """One provider connection. Sync and async calls may run concurrently on one instance."""
 
     adapter_type: ClassVar[str]
+    route: ClassVar[str] = "http"  # how calls travel: "http" (raw), "sdk" or "cli"
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
@@ -74,20 +83,36 @@ class Adapter(ABC):
         return self.endpoint.model
 
     @abstractmethod
-    def complete(self, request: ChatRequest) -> Completion:
+    def complete(self, request: ChatRequest) -> Response:
         """One whole reply."""
 
     @abstractmethod
-    def stream(self, request: ChatRequest, state: StreamState) -> Iterator[str]:
-        """Text chunks as they arrive; usage and completion are written to `state`."""
+    def stream(self, request: ChatRequest) -> Iterator[AdapterEvent]:
+        """Events as they arrive: `TextDelta`s and `UsageReport`s, then one `StreamEnd` when the
+        provider's end marker arrives (no more reading after it). Raises a typed error when the
+        stream is cut off before its end marker."""
 
     @abstractmethod
-    async def acomplete(self, request: ChatRequest) -> Completion:
+    async def acomplete(self, request: ChatRequest) -> Response:
         """Async twin of `complete`."""
 
     @abstractmethod
-    def astream(self, request: ChatRequest, state: StreamState) -> AsyncIterator[str]:
+    def astream(self, request: ChatRequest) -> AsyncIterator[AdapterEvent]:
         """Async twin of `stream`."""
+
+    def reply(
+        self, request: ChatRequest, text: str, usage: Usage, raw_finish_reason: object = None
+    ) -> Response:
+        """A whole-call `Response` for this connection, with the finish reason normalised."""
+        raw = raw_finish_reason if isinstance(raw_finish_reason, str) else None
+        return Response(
+            text=text,
+            usage=usage,
+            finish_reason=normalize_finish_reason(raw) or "stop",
+            provider=self.endpoint.provider_id,
+            model=request.model,
+            raw_finish_reason=raw,
+        )
 
     def list_models(self) -> list[str]:
         """The models the provider says this account can use."""

@@ -1,0 +1,238 @@
+"""A streamed reply as an object: `ResponseStream` and its async twin.
+
+Iterating yields the typed events (`TextDelta`, `UsageReport`) as they arrive and, last,
+`Finished(response)`. After that, `stream.response` is the whole `Response`; at any moment
+before, `stream.response` is what has arrived so far (with `complete=False`).
+
+The stream owns its adapter generator: it is closed — and its connection released — when the
+stream is read to the end, on `close()`/`aclose()`, when the `with` block is left, or when a
+typed error ends it. Exactly once, at that moment, `on_done(response, error)` runs: the
+connector records usage there, so a stream left early still counts what it received.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from rlm_code.core.exceptions import ModelError
+from rlm_code.models.types import (
+    AdapterEvent,
+    Finished,
+    FinishReason,
+    Response,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    Usage,
+    UsageReport,
+)
+
+OnDone = Callable[[Response, ModelError | None], None]
+
+
+class _Accumulator:
+    """Builds a `Response` from adapter events; usable at any moment."""
+
+    __slots__ = ("_parts", "_usage", "end", "events", "model", "provider")
+
+    def __init__(self, provider: str, model: str) -> None:
+        self.provider = provider
+        self.model = model
+        self._parts: list[str] = []
+        self._usage = Usage()
+        self.end: StreamEnd | None = None
+        self.events = 0  # text and usage events received: zero means nothing arrived
+
+    def add(self, event: AdapterEvent) -> StreamEvent | None:
+        """Take one adapter event; return what the caller sees (None for the end marker)."""
+        if type(event) is TextDelta:
+            self._parts.append(event.text)
+        elif type(event) is UsageReport:
+            self._usage = self._usage.merged(event.usage)
+        elif type(event) is StreamEnd:
+            self.end = event
+            return None
+        self.events += 1
+        return event  # type: ignore[return-value]
+
+    def response(self) -> Response:
+        end = self.end
+        finish: FinishReason | None = end.finish_reason if end else None
+        if end is None:
+            finish = None
+        elif finish is None:
+            finish = "stop"
+        return Response(
+            text="".join(self._parts),
+            usage=self._usage,
+            finish_reason=finish,
+            provider=self.provider,
+            model=self.model,
+            raw_finish_reason=end.raw if end else None,
+            complete=end is not None,
+        )
+
+
+class _StreamBase:
+    def __init__(self, provider: str, model: str, on_done: OnDone | None) -> None:
+        self._acc = _Accumulator(provider, model)
+        self._on_done = on_done
+        self._final: Response | None = None
+        self._finished_sent = False
+
+    @property
+    def response(self) -> Response:
+        """The whole reply once the stream has ended; what arrived so far before that."""
+        return self._final if self._final is not None else self._acc.response()
+
+    @property
+    def received_anything(self) -> bool:
+        return self._acc.events > 0
+
+    def _settle(self, error: ModelError | None) -> None:
+        if self._final is not None:
+            return
+        self._final = self._acc.response()
+        if self._on_done is not None:
+            self._on_done(self._final, error)
+
+
+class ResponseStream(_StreamBase):
+    """A streamed reply: iterate for events; `.response` after the last one."""
+
+    def __init__(
+        self,
+        events: Iterator[AdapterEvent],
+        provider: str,
+        model: str,
+        on_done: OnDone | None = None,
+    ) -> None:
+        super().__init__(provider, model, on_done)
+        self._events = events
+
+    def __iter__(self) -> ResponseStream:
+        return self
+
+    def __next__(self) -> StreamEvent:
+        if self._final is not None:
+            if not self._finished_sent and self._final.complete:
+                self._finished_sent = True
+                return Finished(self._final)
+            raise StopIteration
+        add = self._acc.add
+        try:
+            for event in self._events:
+                seen = add(event)
+                if seen is not None:
+                    return seen
+        except ModelError as exc:
+            self._close_events()
+            self._settle(exc)
+            raise
+        except BaseException:
+            self._close_events()
+            self._settle(None)
+            raise
+        self._close_events()
+        self._settle(None)
+        self._finished_sent = True
+        return Finished(self.response)
+
+    def text(self) -> Iterator[str]:
+        """Only the reply's text pieces, as they arrive (what `stream_response` yields)."""
+        try:
+            for event in self:
+                if type(event) is TextDelta:
+                    yield event.text
+        finally:
+            self.close()
+
+    def _close_events(self) -> None:
+        close = getattr(self._events, "close", None)
+        if close is not None:
+            close()
+
+    def close(self) -> None:
+        """Stop reading, release the connection and record what was received. Idempotent."""
+        if self._final is None:
+            self._close_events()
+            self._settle(None)
+
+    def __enter__(self) -> ResponseStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_final", True) is None:
+            self.close()
+
+
+class AsyncResponseStream(_StreamBase):
+    """Async twin of `ResponseStream` (`async for`, `async with`, `await aclose()`)."""
+
+    def __init__(
+        self,
+        events: AsyncIterator[AdapterEvent],
+        provider: str,
+        model: str,
+        on_done: OnDone | None = None,
+    ) -> None:
+        super().__init__(provider, model, on_done)
+        self._events = events
+
+    def __aiter__(self) -> AsyncResponseStream:
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        if self._final is not None:
+            if not self._finished_sent and self._final.complete:
+                self._finished_sent = True
+                return Finished(self._final)
+            raise StopAsyncIteration
+        add = self._acc.add
+        try:
+            async for event in self._events:
+                seen = add(event)
+                if seen is not None:
+                    return seen
+        except ModelError as exc:
+            await self._close_events()
+            self._settle(exc)
+            raise
+        except BaseException:
+            await self._close_events()
+            self._settle(None)
+            raise
+        await self._close_events()
+        self._settle(None)
+        self._finished_sent = True
+        return Finished(self.response)
+
+    async def text(self) -> AsyncIterator[str]:
+        """Only the reply's text pieces (what `astream_response` yields)."""
+        try:
+            async for event in self:
+                if type(event) is TextDelta:
+                    yield event.text
+        finally:
+            await self.aclose()
+
+    async def _close_events(self) -> None:
+        aclose: Any = getattr(self._events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    async def aclose(self) -> None:
+        """Stop reading, release the connection and record what was received. Idempotent."""
+        if self._final is None:
+            await self._close_events()
+            self._settle(None)
+
+    async def __aenter__(self) -> AsyncResponseStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
