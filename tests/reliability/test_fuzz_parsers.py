@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from rlm_code.core.exceptions import ModelError
 from rlm_code.models.adapters import ollama, openai_compatible
-from rlm_code.models.adapters._http import iter_lines, loads
+from rlm_code.models.adapters._lines import iter_lines, loads
 from rlm_code.models.adapters.errors import error_detail, error_for_status, parse_retry_after
 from rlm_code.models.types import Completion, StreamState
 

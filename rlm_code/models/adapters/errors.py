@@ -11,10 +11,12 @@ same failure, whether it surfaced as an httpx2, aiohttp or SDK exception.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
 
 from rlm_code.core.exceptions import (
     AuthenticationError,
@@ -26,6 +28,9 @@ from rlm_code.core.exceptions import (
     RateLimitError,
     ResponseFormatError,
 )
+
+if TYPE_CHECKING:
+    from rlm_code.core.config import TimeoutSettings
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504, 529})
 _MAX_DETAIL = 300
@@ -190,3 +195,54 @@ def unterminated(provider: str, marker: str) -> ProviderError:
         provider=provider,
         hint="Try again; if it persists, the server or a proxy is cutting streams short.",
     )
+
+
+def map_httpx_error(
+    httpx: Any,
+    provider: str,
+    exc: BaseException,
+    where: str,
+    timeouts: TimeoutSettings,
+    read_timeout: float | None = None,
+    *,
+    answering: bool = True,
+) -> ModelError:
+    """An httpx2 transport exception -> typed error (see the table in the module docstring).
+
+    `answering` says whether the answer had started (status line received): a connection
+    that breaks before that is a retryable connection failure, after it a cut-off reply.
+    """
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        return timed_out(provider, "accept the connection", timeouts.connect, True)
+    if isinstance(exc, httpx.TimeoutException):
+        return timed_out(provider, "answer in time", read_timeout or timeouts.read, False)
+    if isinstance(exc, httpx.ConnectError):
+        return refused(provider, where, exc)
+    if answering and isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+        return cut_off(provider, exc)
+    return refused(provider, where, exc)
+
+
+def map_aiohttp_error(
+    aiohttp: Any,
+    provider: str,
+    exc: BaseException,
+    where: str,
+    timeouts: TimeoutSettings,
+    read_timeout: float | None = None,
+    *,
+    answering: bool = True,
+) -> ModelError:
+    """An aiohttp (or asyncio timeout) exception -> typed error; see `map_httpx_error`."""
+    a = aiohttp
+    if isinstance(exc, a.ConnectionTimeoutError):
+        return timed_out(provider, "accept the connection", timeouts.connect, True)
+    if isinstance(exc, asyncio.TimeoutError):
+        return timed_out(provider, "answer in time", read_timeout or timeouts.read, False)
+    if isinstance(exc, a.ClientConnectorError):
+        return refused(provider, where, exc)
+    if answering and isinstance(
+        exc, a.ClientPayloadError | a.ServerDisconnectedError | a.ClientOSError
+    ):
+        return cut_off(provider, exc)
+    return refused(provider, where, exc)

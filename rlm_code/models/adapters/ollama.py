@@ -15,9 +15,10 @@ from dataclasses import replace
 from typing import Any
 
 from rlm_code.core.exceptions import ModelNotFoundError, ProviderError, ResponseFormatError
-from rlm_code.models.adapters._http import HTTPAdapter, loads
+from rlm_code.models.adapters._lines import loads
 from rlm_code.models.adapters.base import as_count, openai_messages
 from rlm_code.models.adapters.errors import error_detail
+from rlm_code.models.adapters.http_adapter import HTTPAdapter
 from rlm_code.models.types import ChatRequest, Completion, StreamState
 
 

@@ -21,9 +21,10 @@ from rlm_code.core.exceptions import (
     ProviderError,
     ResponseFormatError,
 )
-from rlm_code.models.adapters._http import HTTPAdapter, loads
+from rlm_code.models.adapters._lines import loads
 from rlm_code.models.adapters.base import as_count, openai_messages
 from rlm_code.models.adapters.errors import error_detail
+from rlm_code.models.adapters.http_adapter import HTTPAdapter
 from rlm_code.models.types import ChatRequest, Completion, StreamState, Usage
 
 _DONE = b"[DONE]"

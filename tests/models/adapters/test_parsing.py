@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rlm_code.models.adapters._http import iter_lines
+from rlm_code.models.adapters._lines import iter_lines
 from rlm_code.models.adapters.anthropic_sdk import on_event, parse_message, prompt_count
 from rlm_code.models.adapters.base import as_count
 from rlm_code.models.adapters.gemini_sdk import reply_text, retry_delay, usage_counts
@@ -154,7 +154,7 @@ def test_opencode_prompt_folding_and_events():
 
 
 def test_the_async_transport_resolves_the_environment_proxy_once(monkeypatch):
-    from rlm_code.models.adapters._http import env_proxy
+    from rlm_code.models.adapters._transport import env_proxy
 
     for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
