@@ -26,6 +26,7 @@ from rlm_code.models.types import ROLES, ChatRequest, GenerationParams, Message
 
 CONTEXT_KEYS = ("conversation_history", "current_code", "reference", "dspy_reference")
 MAX_PROMPT_CHARS = 4_000_000  # past any model's context window; refuse before sending
+MAX_TIMEOUT_S = 86_400  # a day: larger values (and inf/nan) overflow the transports' timers
 
 
 def _text(value: object, what: str) -> str:
@@ -38,12 +39,16 @@ def check_prompt(prompt: object) -> str:
     text = _text(prompt, "prompt")
     if not text.strip():
         raise InvalidInputError("prompt is empty; pass the text to send to the model")
-    if len(text) > MAX_PROMPT_CHARS:
+    _check_size(len(text), "prompt")
+    return text
+
+
+def _check_size(chars: int, what: str) -> None:
+    if chars > MAX_PROMPT_CHARS:
         raise InvalidInputError(
-            f"prompt has {len(text):,} characters, more than any model accepts "
+            f"{what} has {chars:,} characters, more than any model accepts "
             f"({MAX_PROMPT_CHARS:,}); shorten it or split the task"
         )
-    return text
 
 
 def _history(value: object, system_parts: list[str]) -> list[Message]:
@@ -112,6 +117,9 @@ def build_request(
             system_parts.append("Reference material:\n" + "\n\n".join(refs))
     turns.append(Message("user", text))
     system = "\n\n".join(system_parts) if system_parts else None
+    # The limit is on what is sent, not on one argument: system prompt, context and history
+    # count too.
+    _check_size(sum(len(t.content) for t in turns) + len(system or ""), "the request")
     return ChatRequest(model, tuple(turns), system, params or GenerationParams())
 
 
@@ -144,9 +152,13 @@ def make_params(
         if not stops or not all(isinstance(s, str) and s for s in stops):
             raise InvalidInputError("stop must be a non-empty string or list of strings")
     if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not 0 < timeout <= MAX_TIMEOUT_S
     ):
-        raise InvalidInputError("timeout must be a positive number of seconds")
+        raise InvalidInputError(
+            f"timeout must be a positive number of seconds, at most {MAX_TIMEOUT_S:,}"
+        )
     return GenerationParams(
         None if temperature is None else float(temperature),
         max_tokens,

@@ -26,7 +26,13 @@ from typing import Any, Literal
 ROLES = ("system", "user", "assistant")
 
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "other"]
-FINISH_REASONS: tuple[FinishReason, ...] = ("stop", "length", "tool_calls", "content_filter", "other")
+FINISH_REASONS: tuple[FinishReason, ...] = (
+    "stop",
+    "length",
+    "tool_calls",
+    "content_filter",
+    "other",
+)
 
 
 @dataclass(frozen=True, slots=True)

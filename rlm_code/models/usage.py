@@ -18,14 +18,34 @@ SNAPSHOT_KEYS = ("total_calls", "prompt_tokens", "completion_tokens", "unknown_u
 _DELTA_ALWAYS = ("total_calls", "prompt_tokens", "completion_tokens")
 
 
+BUCKETS = ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+
+
+def _new_entry() -> dict[str, Any]:
+    return {
+        "calls": 0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        **dict.fromkeys(BUCKETS, 0),
+        "unknown_usage_calls": 0,
+    }
+
+
 class UsageTracker:
-    """Accumulates calls and tokens per model; safe to share between threads."""
+    """Accumulates calls and tokens per model; safe to share between threads.
+
+    `prompt_tokens` is every prompt token (`Usage.prompt_tokens`: input plus cache reads and
+    writes), `completion_tokens` every generated one; the cache and reasoning buckets are
+    shown beside them. A call that lacks either count is an `unknown_usage_calls` call and
+    adds only what it did report: a missing count is unknown, never 0.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._totals = dict.fromkeys(SNAPSHOT_KEYS, 0)
+        self._buckets = dict.fromkeys(BUCKETS, 0)
         self._failed = 0
-        self._by_model: dict[str, dict[str, int]] = {}
+        self._by_model: dict[str, dict[str, Any]] = {}
         self._last_call: dict[str, Any] | None = None
 
     def record(
@@ -37,39 +57,40 @@ class UsageTracker:
         streamed: bool = False,
         interrupted: bool = False,
         latency_ms: float | None = None,
+        finish_reason: str | None = None,
     ) -> None:
         """Count one call that reached the provider and produced (part of) a reply."""
         key = f"{provider_id}/{model}"
         prompt = usage.prompt_tokens
-        completion = usage.completion_tokens
-        known = usage.known
+        completion = usage.output_tokens
+        known = prompt is not None and completion is not None
+        extra = {
+            "cache_read_tokens": usage.cache_read_tokens,
+            "cache_write_tokens": usage.cache_write_tokens,
+            "reasoning_tokens": usage.reasoning_tokens,
+        }
         with self._lock:
-            totals = self._totals
-            totals["total_calls"] += 1
-            totals["prompt_tokens"] += prompt or 0
-            totals["completion_tokens"] += completion or 0
-            if not known:
-                totals["unknown_usage_calls"] += 1
             entry = self._by_model.get(key)
             if entry is None:
-                entry = self._by_model[key] = {
-                    "calls": 0,
-                    "prompt_tokens": 0,
-                    "completion_tokens": 0,
-                    "unknown_usage_calls": 0,
-                }
-            entry["calls"] += 1
-            entry["prompt_tokens"] += prompt or 0
-            entry["completion_tokens"] += completion or 0
-            if not known:
-                entry["unknown_usage_calls"] += 1
+                entry = self._by_model[key] = _new_entry()
+            for counters, calls_key in ((self._totals, "total_calls"), (entry, "calls")):
+                counters[calls_key] += 1
+                counters["prompt_tokens"] += prompt or 0
+                counters["completion_tokens"] += completion or 0
+                if not known:
+                    counters["unknown_usage_calls"] += 1
+            for name, value in extra.items():
+                self._buckets[name] += value or 0
+                entry[name] += value or 0
             self._last_call = {
                 "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
                 "model": key,
                 "provider": provider_id,
                 "prompt_tokens": prompt,
                 "completion_tokens": completion,
+                **extra,
                 "usage_known": known,
+                "finish_reason": finish_reason,
                 "streamed": streamed,
                 "interrupted": interrupted,
                 "latency_ms": None if latency_ms is None else round(latency_ms, 1),
@@ -87,6 +108,7 @@ class UsageTracker:
     def summary(self) -> dict[str, Any]:
         with self._lock:
             totals: dict[str, Any] = dict(self._totals)
+            totals.update(self._buckets)
             totals["total_tokens"] = totals["prompt_tokens"] + totals["completion_tokens"]
             totals["failed_calls"] = self._failed
             by_model: dict[str, Any] = {}
@@ -100,6 +122,7 @@ class UsageTracker:
     def reset(self) -> None:
         with self._lock:
             self._totals = dict.fromkeys(SNAPSHOT_KEYS, 0)
+            self._buckets = dict.fromkeys(BUCKETS, 0)
             self._failed = 0
             self._by_model.clear()
             self._last_call = None

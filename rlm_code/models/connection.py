@@ -1,0 +1,120 @@
+"""One open connection and its life: shared by the calls made on it, closed after the last.
+
+A connection is the resolved target (provider row, model, key, base URL) plus the adapter
+that owns its client. Calls *hold* it while they run and *release* it when they end (a
+stream: when it is read to the end, closed, or fails). Replacing or closing the connection
+*retires* it: no new call gets it, and its adapter is closed when the last call still
+running on it releases it — at once when none is. So switching models while other threads
+and tasks are mid-call never cuts a reply off or closes a client under a running request;
+each in-flight call finishes on the connection it started on, within its own timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from rlm_code.models.adapters.base import Adapter, Endpoint
+from rlm_code.models.providers.registry import ProviderSpec
+from rlm_code.models.resolve import Resolved
+
+NOT_CONNECTED_STATUS: dict[str, Any] = {
+    "connected": False,
+    "provider": None,
+    "model": None,
+    "model_id": None,
+    "base_url": None,
+    "has_api_key": False,
+    "connection_type": None,
+    "adapter": None,
+    "type": None,
+}
+
+
+class Connection:
+    """A resolved target and its adapter, reference-counted by the calls using it."""
+
+    __slots__ = ("_lock", "_retired", "_users", "adapter", "resolved")
+
+    def __init__(self, resolved: Resolved, adapter: Adapter) -> None:
+        self.resolved = resolved
+        self.adapter = adapter
+        self._lock = threading.Lock()
+        self._users = 0
+        self._retired = False
+
+    def __repr__(self) -> str:
+        return f"Connection({self.spec.provider_id}/{self.model}, users={self._users})"
+
+    @property
+    def spec(self) -> ProviderSpec:
+        return self.resolved.endpoint.spec
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return self.adapter.endpoint
+
+    @property
+    def model(self) -> str:
+        return self.adapter.endpoint.model
+
+    @property
+    def key_source(self) -> str | None:
+        return self.resolved.key_source
+
+    @property
+    def route(self) -> str:
+        return self.resolved.route
+
+    def status(self) -> dict[str, Any]:
+        """What this connection is to; never the key itself."""
+        spec = self.spec
+        endpoint = self.endpoint
+        return {
+            "connected": True,
+            "provider": spec.provider_id,
+            "provider_name": spec.display_name,
+            "model": self.model,
+            "model_id": f"{spec.provider_id}/{self.model}",
+            "base_url": endpoint.base_url,
+            "has_api_key": endpoint.api_key is not None,
+            "api_key_source": self.key_source,
+            "connection_type": spec.connection_type,
+            "adapter": spec.adapter_type,
+            "route": self.route,
+            "type": spec.provider_id,
+        }
+
+    def hold(self) -> None:
+        """One more call runs on this connection. The owner calls it under its own lock,
+        the same lock it swaps connections under, so a retired connection is never held."""
+        with self._lock:
+            self._users += 1
+
+    def release(self) -> None:
+        """A call ended; the last call on a retired connection closes its adapter."""
+        with self._lock:
+            self._users -= 1
+            last = self._retired and self._users == 0
+        if last:
+            self.adapter.close()
+
+    def retire(self) -> None:
+        """No new calls; close the adapter now if idle, else when the last call releases it."""
+        with self._lock:
+            if self._retired:
+                return
+            self._retired = True
+            idle = self._users == 0
+        if idle:
+            self.adapter.close()
+
+    async def aretire(self) -> None:
+        """`retire` from async code: an idle adapter is closed in this event loop."""
+        with self._lock:
+            if self._retired:
+                return
+            self._retired = True
+            idle = self._users == 0
+        if idle:
+            await self.adapter.aclose()
