@@ -5,8 +5,21 @@
   session cannot cross loops, see `LoopLocal`), closed when that loop shuts down under
   `asyncio.run`, or by `aclose()` / `close()`.
 
-Transport failures are mapped to typed errors by `errors.map_httpx_error` /
-`errors.map_aiohttp_error` (the table is in `errors`).
+What every call gets here, once, for both transports:
+
+- One error boundary (`errors.httpx_errors` / `errors.aiohttp_errors`) around each I/O call.
+- A call `timeout` bounds the *whole* call: connecting, waiting and reading every byte (a
+  server dripping one byte at a time cannot stretch it). Blocking reads are interrupted by a
+  shared watchdog thread that shuts the socket down at the deadline; async reads run under
+  `asyncio.timeout`. Without a call timeout, the connection's connect/read timeouts apply to
+  each step. Either way the error is `ModelTimeoutError`.
+- Size caps (`_lines.MAX_REPLY_BYTES`, counted after decompression): a gzip bomb or an endless
+  body ends in `ResponseFormatError`.
+- Redirects are never followed (a 3xx is a typed error), so the key never reaches another
+  origin.
+- `finish()` after a stream's end marker: a *bounded* drain (at most `DRAIN_BYTES` for at most
+  `DRAIN_SECONDS`) so a well-behaved server's connection goes back to the pool, and a server
+  that keeps talking after the end is simply dropped.
 
 httpx2 and aiohttp are imported when a transport is built, never at module import.
 """
@@ -16,19 +29,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import heapq
+import itertools
 import json
+import math
+import socket
 import ssl
-from collections.abc import AsyncGenerator, Generator, Mapping
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import Any
 
 from rlm_code.core.config import TimeoutSettings
 from rlm_code.core.exceptions import ModelError, ResponseFormatError
-from rlm_code.models.adapters._lines import aiter_lines, iter_lines, loads
+from rlm_code.models.adapters._lines import MAX_REPLY_BYTES, loads, too_large
 from rlm_code.models.adapters._loop_local import LoopLocal
-from rlm_code.models.adapters.errors import error_for_status, map_aiohttp_error, map_httpx_error
+from rlm_code.models.adapters.errors import (
+    Deadline,
+    aiohttp_errors,
+    error_for_status,
+    httpx_errors,
+    invalid_request,
+    raise_mapped,
+)
 from rlm_code.models.adapters.retry import RetryPolicy
 
 JSON_CONTENT = {"Content-Type": "application/json", "Accept": "application/json"}
+DRAIN_SECONDS = 0.1  # after the end marker: how long to wait for the body's own end
+DRAIN_BYTES = 64 * 1024  # ... and how much to read before dropping the connection instead
+ERROR_BODY_BYTES = 64 * 1024  # an error status's body is read only this far
 
 
 @functools.cache
@@ -62,6 +91,162 @@ def env_proxy(url: str) -> str | None:
     return proxies.get(parts.scheme) or proxies.get("all")
 
 
+def check_request_parts(provider: str, base_url: str, headers: Mapping[str, str]) -> None:
+    """Refuse, before any I/O, a base URL or header no transport can send (`InvalidInputError`)."""
+    import httpx2
+
+    with httpx_errors(provider, base_url, TimeoutSettings(), answering=False):
+        url = httpx2.URL(base_url)
+        for value in headers.values():
+            value.encode("ascii")
+    if url.scheme not in ("http", "https") or not url.host:
+        raise_mapped(invalid_request(provider, ValueError("not an http(s) URL")))
+
+
+def call_deadline(provider: str, timeout: float | None) -> Deadline:
+    """The deadline of one call; a timeout that is not a positive finite number is refused."""
+    if timeout is not None and not (isinstance(timeout, int | float) and 0 < timeout < math.inf):
+        raise_mapped(
+            invalid_request(provider, ValueError("timeout must be a positive finite number"))
+        )
+    return Deadline(timeout)
+
+
+class Watchdog:
+    """One daemon thread that runs callbacks at deadlines (shutting a blocked socket down).
+
+    A thread per call would cost more than the call; entries are cancelled lazily."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[list[Any]] = []
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._cancelled = 0
+
+    def arm(self, when: float, action: Callable[[], None]) -> list[Any]:
+        entry = [when, next(self._ids), action]
+        with self._cond:
+            heapq.heappush(self._heap, entry)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="rlm-watchdog", daemon=True)
+                self._thread.start()
+            if self._heap[0] is entry:
+                self._cond.notify()
+        return entry
+
+    def cancel(self, entry: list[Any]) -> None:
+        with self._cond:
+            if entry[2] is None:
+                return
+            entry[2] = None
+            self._cancelled += 1
+            if self._cancelled > 256 and self._cancelled * 2 > len(self._heap):
+                self._heap = [e for e in self._heap if e[2] is not None]
+                heapq.heapify(self._heap)
+                self._cancelled = 0
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    wait = self._heap[0][0] - time.monotonic() if self._heap else None
+                    self._cond.wait(wait)
+                entry = heapq.heappop(self._heap)
+                action, entry[2] = entry[2], None
+                if action is None:
+                    self._cancelled = max(0, self._cancelled - 1)
+            if action is not None:
+                with contextlib.suppress(Exception):
+                    action()
+
+
+WATCHDOG = Watchdog()
+
+
+def _shutdown_action(response: Any, deadline: Deadline) -> Callable[[], None]:
+    """What the watchdog does at the deadline: mark it passed and wake the blocked read."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+
+    def fire() -> None:
+        deadline.fired = True
+        if isinstance(sock, socket.socket):
+            sock.shutdown(socket.SHUT_RDWR)
+        else:
+            response.close()
+
+    return fire
+
+
+class SyncBody:
+    """An answer whose status line has arrived: read it with `chunks()`, then `finish()` (end
+    marker seen: bounded drain) or `close()` (drop the connection)."""
+
+    def __init__(self, http: SyncHTTP, response: Any, url: str, deadline: Deadline) -> None:
+        self._http = http
+        self.response = response
+        self._url = url
+        self._deadline = deadline
+        self._watch: list[Any] | None = None
+        if deadline.at is not None:
+            self._watch = WATCHDOG.arm(deadline.at, _shutdown_action(response, deadline))
+        self._iter = response.iter_bytes()
+        self.size = 0
+
+    def _boundary(self) -> Any:
+        h = self._http
+        return httpx_errors(h.provider, self._url, h.timeouts, deadline=self._deadline)
+
+    def chunks(self, cap: int = MAX_REPLY_BYTES) -> Iterator[bytes]:
+        """The decompressed body, chunk by chunk, within the deadline and the size cap."""
+        deadline, it, provider = self._deadline, self._iter, self._http.provider
+        while True:
+            with self._boundary():
+                chunk = next(it, None)
+            if chunk is None:
+                return
+            self.size += len(chunk)
+            if self.size > cap:
+                self.close()
+                raise too_large(provider, "a reply", cap)
+            if deadline.at is not None and deadline.passed:
+                self.close()
+                raise deadline.error(provider)
+            yield chunk
+
+    def read(self, cap: int = MAX_REPLY_BYTES) -> bytes:
+        try:
+            return b"".join(self.chunks(cap))
+        finally:
+            self.close()
+
+    def finish(self) -> None:
+        """Bounded drain: keep the connection only if the body ends right away."""
+        self._cancel()
+        fire = _shutdown_action(self.response, Deadline(DRAIN_SECONDS))
+        watch = WATCHDOG.arm(time.monotonic() + DRAIN_SECONDS, fire)
+        read = 0
+        try:
+            with contextlib.suppress(ModelError, Exception):
+                for chunk in self._iter:
+                    read += len(chunk)
+                    if read > DRAIN_BYTES:
+                        break
+        finally:
+            WATCHDOG.cancel(watch)
+            self.response.close()
+
+    def _cancel(self) -> None:
+        if self._watch is not None:
+            WATCHDOG.cancel(self._watch)
+            self._watch = None
+
+    def close(self) -> None:
+        self._cancel()
+        self.response.close()
+
+
 class SyncHTTP:
     """Blocking JSON-over-HTTP client for one connection."""
 
@@ -75,20 +260,20 @@ class SyncHTTP:
     ) -> None:
         import httpx2
 
+        check_request_parts(provider, base_url, headers)
         self._httpx = httpx2
         self.provider = provider
         self.base_url = base_url.rstrip("/")
         self.timeouts = timeouts
         self.retry = retry
-        merged = {**JSON_CONTENT, **headers}
-        self._client = httpx2.Client(
-            headers=merged,
-            timeout=httpx2.Timeout(timeouts.read, connect=timeouts.connect),
-            limits=httpx2.Limits(max_connections=100, max_keepalive_connections=32),
-            follow_redirects=False,
-            verify=default_ssl_context(),
-        )
-        self._errors: tuple[type[BaseException], ...] = (httpx2.TransportError,)
+        with httpx_errors(provider, self.base_url, timeouts, answering=False):
+            self._client = httpx2.Client(
+                headers={**JSON_CONTENT, **headers},
+                timeout=httpx2.Timeout(timeouts.read, connect=timeouts.connect),
+                limits=httpx2.Limits(max_connections=100, max_keepalive_connections=32),
+                follow_redirects=False,
+                verify=default_ssl_context(),
+            )
 
     def __repr__(self) -> str:
         return f"SyncHTTP({self.provider!r}, {self.base_url!r})"
@@ -96,41 +281,31 @@ class SyncHTTP:
     def close(self) -> None:
         self._client.close()
 
-    def _timeout(self, seconds: float | None) -> Any:
-        if seconds is None:
-            return self._httpx.USE_CLIENT_DEFAULT
-        return self._httpx.Timeout(seconds, connect=min(seconds, self.timeouts.connect))
-
-    def _map(
-        self, exc: BaseException, url: str, read_timeout: float | None, answering: bool
-    ) -> ModelError:
-        return map_httpx_error(
-            self._httpx,
-            self.provider,
-            exc,
-            url,
-            self.timeouts,
-            read_timeout,
-            answering=answering,
+    def _open(
+        self, method: str, url: str, body: bytes | None, deadline: Deadline, model: str | None
+    ) -> SyncBody:
+        """Send a request; returns once the status line has arrived. Statuses >= 300 raise."""
+        remaining = deadline.remaining()
+        if remaining is not None and remaining <= 0:
+            raise deadline.error(self.provider)
+        t = self.timeouts
+        timeout = self._httpx.Timeout(
+            t.read if remaining is None else min(t.read, remaining),
+            connect=t.connect if remaining is None else min(t.connect, remaining),
         )
-
-    def _open(self, method: str, url: str, body: bytes | None, timeout: float | None) -> Any:
-        """Send a request and return the response once its status line has arrived."""
         client = self._client
-        request = client.build_request(method, url, content=body, timeout=self._timeout(timeout))
-        try:
-            return client.send(request, stream=True)
-        except self._errors as exc:
-            raise self._map(exc, url, timeout, answering=False) from None
-
-    def _read(self, response: Any, url: str, timeout: float | None) -> bytes:
-        try:
-            content: bytes = response.read()
-        except self._errors as exc:
-            raise self._map(exc, url, timeout, answering=True) from None
-        finally:
-            response.close()
-        return content
+        with httpx_errors(self.provider, url, t, answering=False, deadline=deadline):
+            request = client.build_request(method, url, content=body, timeout=timeout)
+            response = client.send(request, stream=True)
+        opened = SyncBody(self, response, url, deadline)
+        status = response.status_code
+        if status >= 300:
+            content = b""
+            with contextlib.suppress(ModelError):  # the status says enough
+                content = opened.read(ERROR_BODY_BYTES)
+            opened.close()
+            raise error_for_status(self.provider, status, content, response.headers, model=model)
+        return opened
 
     def request_json(
         self,
@@ -146,61 +321,79 @@ class SyncHTTP:
         url = self.base_url + path
         body = None if payload is None else json.dumps(payload).encode()
         provider = self.provider
+        deadline = call_deadline(provider, timeout)
 
         def attempt() -> Any:
-            response = self._open(method, url, body, timeout)
-            content = self._read(response, url, timeout)
-            status = response.status_code
-            if status >= 400:
-                raise error_for_status(provider, status, content, response.headers, model=model)
+            content = self._open(method, url, body, deadline, model).read()
             if not content:
-                raise ResponseFormatError(
-                    f"{provider} sent an empty answer (HTTP {status})", provider=provider
-                )
+                raise ResponseFormatError(f"{provider} sent an empty answer", provider=provider)
             return loads(content, provider)
 
-        return self.retry.call(attempt) if retry else attempt()
+        return self.retry.call(attempt, deadline.at) if retry else attempt()
 
-    def stream_lines(
-        self,
-        path: str,
-        payload: Mapping[str, Any],
-        *,
-        timeout: float | None = None,
-        model: str | None = None,
-    ) -> Generator[bytes, None, None]:
-        """POST and yield the answer's lines; retried only until the answer starts.
-
-        Closing the generator early closes the response (and drops its connection); read it to
-        the end to hand the connection back to the pool.
-        """
+    def open_stream(
+        self, path: str, payload: Mapping[str, Any], *, timeout: float | None, model: str | None
+    ) -> SyncBody:
+        """POST and return the open answer; retried only until the answer starts."""
         url = self.base_url + path
         body = json.dumps(payload).encode()
-        provider = self.provider
-
-        def open_stream() -> Any:
-            response = self._open("POST", url, body, timeout)
-            if response.status_code >= 400:
-                content = b""
-                with contextlib.suppress(ModelError):  # the status says enough
-                    content = self._read(response, url, timeout)
-                raise error_for_status(
-                    provider, response.status_code, content, response.headers, model=model
-                )
-            return response
-
-        response = self.retry.call(open_stream)
-        try:
-            # iter_bytes, not iter_raw: a proxy may gzip the stream (we send Accept-Encoding).
-            yield from iter_lines(response.iter_bytes())
-        except self._errors as exc:
-            raise self._map(exc, url, timeout, answering=True) from None
-        finally:
-            response.close()
+        deadline = call_deadline(self.provider, timeout)
+        return self.retry.call(lambda: self._open("POST", url, body, deadline, model), deadline.at)
 
 
 async def _close_session(session: Any) -> None:
     await session.close()
+
+
+class AsyncBody:
+    """Async twin of `SyncBody` (an aiohttp response)."""
+
+    def __init__(self, http: AsyncHTTP, response: Any, url: str, deadline: Deadline) -> None:
+        self._http = http
+        self.response = response
+        self._url = url
+        self._deadline = deadline
+        self.size = 0
+
+    async def _next(self) -> bytes:
+        h, deadline = self._http, self._deadline
+        with aiohttp_errors(h.provider, self._url, h.timeouts, deadline=deadline):
+            remaining = deadline.remaining()
+            if remaining is None:
+                chunk: bytes = await self.response.content.readany()
+                return chunk
+            async with asyncio.timeout(remaining):
+                chunk = await self.response.content.readany()
+            return chunk
+
+    async def chunks(self, cap: int = MAX_REPLY_BYTES) -> AsyncIterator[bytes]:
+        provider = self._http.provider
+        while chunk := await self._next():
+            self.size += len(chunk)
+            if self.size > cap:
+                self.close()
+                raise too_large(provider, "a reply", cap)
+            yield chunk
+
+    async def read(self, cap: int = MAX_REPLY_BYTES) -> bytes:
+        parts = [chunk async for chunk in self.chunks(cap)]
+        self.response.release()
+        return b"".join(parts)
+
+    async def finish(self) -> None:
+        """Bounded drain (see `SyncBody.finish`)."""
+        content, read = self.response.content, 0
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(DRAIN_SECONDS):
+                while read <= DRAIN_BYTES and (chunk := await content.readany()):
+                    read += len(chunk)
+        if content.at_eof() and read <= DRAIN_BYTES:
+            self.response.release()
+        else:
+            self.response.close()
+
+    def close(self) -> None:
+        self.response.close()
 
 
 class AsyncHTTP:
@@ -216,22 +409,16 @@ class AsyncHTTP:
     ) -> None:
         import aiohttp
 
+        check_request_parts(provider, base_url, headers)
         self._aiohttp = aiohttp
         self.provider = provider
         self.base_url = base_url.rstrip("/")
         self.timeouts = timeouts
         self.retry = retry
         self._headers = {**JSON_CONTENT, **headers}
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=timeouts.connect, sock_read=timeouts.read
-        )
         self._proxy = env_proxy(self.base_url)
         self._sessions: LoopLocal[Any] = LoopLocal(
             self._new_session, _close_session, lambda s: bool(s.closed)
-        )
-        self._errors: tuple[type[BaseException], ...] = (
-            aiohttp.ClientError,
-            asyncio.TimeoutError,
         )
 
     def __repr__(self) -> str:
@@ -241,7 +428,7 @@ class AsyncHTTP:
         a = self._aiohttp
         connector = a.TCPConnector(limit=100, limit_per_host=0, ttl_dns_cache=300)
         # trust_env stays off: the proxy is resolved once (`env_proxy`), not per request.
-        return a.ClientSession(headers=self._headers, timeout=self._timeout, connector=connector)
+        return a.ClientSession(headers=self._headers, connector=connector)
 
     async def aclose(self) -> None:
         await self._sessions.aclose()
@@ -249,45 +436,36 @@ class AsyncHTTP:
     def close(self) -> None:
         self._sessions.close()
 
-    def _call_timeout(self, seconds: float | None) -> Any:
-        if seconds is None:
-            return self._timeout
-        return self._aiohttp.ClientTimeout(
-            total=None, sock_connect=min(seconds, self.timeouts.connect), sock_read=seconds
-        )
-
-    def _map(
-        self, exc: BaseException, url: str, read_timeout: float | None, answering: bool
-    ) -> ModelError:
-        return map_aiohttp_error(
-            self._aiohttp,
-            self.provider,
-            exc,
-            url,
-            self.timeouts,
-            read_timeout,
-            answering=answering,
-        )
-
     async def _open(
-        self, session: Any, method: str, url: str, body: bytes | None, timeout: float | None
-    ) -> Any:
-        """Send a request and return the response once its status line has arrived."""
-        try:
-            return await session.request(
-                method, url, data=body, timeout=self._call_timeout(timeout), proxy=self._proxy
+        self, method: str, url: str, body: bytes | None, deadline: Deadline, model: str | None
+    ) -> AsyncBody:
+        """Send a request; returns once the status line has arrived. Statuses >= 300 raise."""
+        session = await self._sessions.get()
+        remaining = deadline.remaining()
+        if remaining is not None and remaining <= 0:
+            raise deadline.error(self.provider)
+        t = self.timeouts
+        read = t.read if remaining is None else min(t.read, remaining)
+        connect = t.connect if remaining is None else min(t.connect, remaining)
+        timeout = self._aiohttp.ClientTimeout(total=remaining, sock_connect=connect, sock_read=read)
+        with aiohttp_errors(self.provider, url, t, answering=False, deadline=deadline):
+            response = await session.request(
+                method,
+                url,
+                data=body,
+                timeout=timeout,
+                proxy=self._proxy,
+                allow_redirects=False,
             )
-        except self._errors as exc:
-            raise self._map(exc, url, timeout, answering=False) from None
-
-    async def _read(self, response: Any, url: str, timeout: float | None) -> bytes:
-        try:
-            content: bytes = await response.read()
-        except self._errors as exc:
-            response.close()
-            raise self._map(exc, url, timeout, answering=True) from None
-        response.release()
-        return content
+        opened = AsyncBody(self, response, url, deadline)
+        status = response.status
+        if status >= 300:
+            content = b""
+            with contextlib.suppress(ModelError):  # the status says enough
+                content = await opened.read(ERROR_BODY_BYTES)
+            opened.close()
+            raise error_for_status(self.provider, status, content, response.headers, model=model)
+        return opened
 
     async def request_json(
         self,
@@ -302,59 +480,23 @@ class AsyncHTTP:
         url = self.base_url + path
         body = None if payload is None else json.dumps(payload).encode()
         provider = self.provider
-        session = await self._sessions.get()
+        deadline = call_deadline(provider, timeout)
 
         async def attempt() -> Any:
-            response = await self._open(session, method, url, body, timeout)
-            content = await self._read(response, url, timeout)
-            status = response.status
-            if status >= 400:
-                raise error_for_status(provider, status, content, response.headers, model=model)
+            content = await (await self._open(method, url, body, deadline, model)).read()
             if not content:
-                raise ResponseFormatError(
-                    f"{provider} sent an empty answer (HTTP {status})", provider=provider
-                )
+                raise ResponseFormatError(f"{provider} sent an empty answer", provider=provider)
             return loads(content, provider)
 
-        return await (self.retry.acall(attempt) if retry else attempt())
+        return await (self.retry.acall(attempt, deadline.at) if retry else attempt())
 
-    async def stream_lines(
-        self,
-        path: str,
-        payload: Mapping[str, Any],
-        *,
-        timeout: float | None = None,
-        model: str | None = None,
-    ) -> AsyncGenerator[bytes, None]:
-        """Async twin of `SyncHTTP.stream_lines`."""
+    async def open_stream(
+        self, path: str, payload: Mapping[str, Any], *, timeout: float | None, model: str | None
+    ) -> AsyncBody:
+        """Async twin of `SyncHTTP.open_stream`."""
         url = self.base_url + path
         body = json.dumps(payload).encode()
-        provider = self.provider
-        session = await self._sessions.get()
-
-        async def open_stream() -> Any:
-            response = await self._open(session, "POST", url, body, timeout)
-            if response.status >= 400:
-                content = b""
-                with contextlib.suppress(ModelError):  # the status says enough
-                    content = await self._read(response, url, timeout)
-                raise error_for_status(
-                    provider, response.status, content, response.headers, model=model
-                )
-            return response
-
-        response = await self.retry.acall(open_stream)
-        finished = False
-        try:
-            async for line in aiter_lines(response.content.iter_any()):
-                yield line
-            finished = True
-        except self._errors as exc:
-            raise self._map(exc, url, timeout, answering=True) from None
-        finally:
-            # A fully read answer hands its connection back to the pool; a stream left early
-            # must drop it, or the next request would read the rest of this answer.
-            if finished:
-                response.release()
-            else:
-                response.close()
+        deadline = call_deadline(self.provider, timeout)
+        return await self.retry.acall(
+            lambda: self._open("POST", url, body, deadline, model), deadline.at
+        )

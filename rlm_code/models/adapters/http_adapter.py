@@ -1,27 +1,43 @@
-"""`HTTPAdapter`: the shared set-up and call loop of the raw-HTTP adapters."""
+"""`HTTPAdapter`: the shared set-up and call loop of the raw-HTTP adapters (ollama,
+openai_compatible).
+
+A subclass names only what differs: the chat path, the request body, how a whole answer
+becomes a `Response`, and a `StreamParser` that turns body bytes into typed events (its own
+line or SSE splitting included). Everything else is here, once for blocking and async calls:
+the transports, retries, the call deadline, the size caps, and the end of a stream. When the
+parser reports the end marker (`StreamEnd`) the body is *finished* (a bounded drain, so the
+connection is reused when the server ends the body at once, and dropped when it keeps
+talking) and the stream returns; a body that ends without the marker raises `unterminated`.
+"""
 
 from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
-from rlm_code.models.adapters._lines import adrain, drain
 from rlm_code.models.adapters._transport import AsyncHTTP, SyncHTTP
 from rlm_code.models.adapters.base import Adapter, Endpoint
 from rlm_code.models.adapters.errors import unterminated
 from rlm_code.models.adapters.retry import RetryPolicy
-from rlm_code.models.types import ChatRequest, Completion, StreamState
+from rlm_code.models.types import AdapterEvent, ChatRequest, Response, StreamEnd
+
+
+class StreamParser(Protocol):
+    """Body bytes -> typed events, for one stream. `feed` may be called with any chunking."""
+
+    def feed(self, chunk: bytes) -> list[AdapterEvent]:
+        """The events completed by `chunk` (a `StreamEnd` when the end marker arrived)."""
+
+    def end(self) -> list[AdapterEvent]:
+        """The events of what was left unterminated when the body ended."""
 
 
 class HTTPAdapter(Adapter):
-    """The raw-HTTP adapters (ollama, openai_compatible): one set-up, one call loop.
+    """The raw-HTTP adapters: one set-up, one call loop.
 
     A `SyncHTTP` pool is made at connect time; the `AsyncHTTP` one (and with it aiohttp) only
-    when the first async call comes. The key, when there is one, is a bearer token. The two
-    subclasses differ only in what they name here: the chat path, the request body, how a
-    whole answer and one stream line are parsed, and the stream's end marker. A stream is
-    read to EOF after its end marker so its connection goes back to the pool.
+    when the first async call comes. The key, when there is one, is a bearer token.
     """
 
     chat_path: ClassVar[str]
@@ -50,14 +66,14 @@ class HTTPAdapter(Adapter):
         """The request body in the provider's format."""
 
     @abstractmethod
-    def parse_completion(self, data: Any) -> Completion:
-        """A whole answer (parsed JSON) -> Completion."""
+    def parse_reply(self, request: ChatRequest, data: Any) -> Response:
+        """A whole answer (parsed JSON) -> `Response` (through `self.reply`)."""
 
     @abstractmethod
-    def parse_line(self, line: bytes, state: StreamState) -> str | None:
-        """One stream line -> its text (or None); usage and the end marker go to `state`."""
+    def stream_parser(self) -> StreamParser:
+        """A fresh parser for one streamed answer."""
 
-    def complete(self, request: ChatRequest) -> Completion:
+    def complete(self, request: ChatRequest) -> Response:
         data = self._sync.request_json(
             "POST",
             self.chat_path,
@@ -65,30 +81,9 @@ class HTTPAdapter(Adapter):
             timeout=request.params.timeout,
             model=request.model,
         )
-        return self.parse_completion(data)
+        return self.parse_reply(request, data)
 
-    def stream(self, request: ChatRequest, state: StreamState) -> Iterator[str]:
-        lines = self._sync.stream_lines(
-            self.chat_path,
-            self.payload(request, True),
-            timeout=request.params.timeout,
-            model=request.model,
-        )
-        parse_line = self.parse_line
-        try:
-            for line in lines:
-                text = parse_line(line, state)
-                if state.completed:
-                    drain(lines)
-                if text:
-                    state.chunks += 1
-                    yield text
-        finally:
-            lines.close()
-        if not state.completed:
-            raise unterminated(self.endpoint.provider_id, self.end_marker)
-
-    async def acomplete(self, request: ChatRequest) -> Completion:
+    async def acomplete(self, request: ChatRequest) -> Response:
         data = await self._aio.request_json(
             "POST",
             self.chat_path,
@@ -96,28 +91,57 @@ class HTTPAdapter(Adapter):
             timeout=request.params.timeout,
             model=request.model,
         )
-        return self.parse_completion(data)
+        return self.parse_reply(request, data)
 
-    async def astream(self, request: ChatRequest, state: StreamState) -> AsyncIterator[str]:
-        lines = self._aio.stream_lines(
+    def stream(self, request: ChatRequest) -> Iterator[AdapterEvent]:
+        body = self._sync.open_stream(
             self.chat_path,
             self.payload(request, True),
             timeout=request.params.timeout,
             model=request.model,
         )
-        parse_line = self.parse_line
+        parser = self.stream_parser()
         try:
-            async for line in lines:
-                text = parse_line(line, state)
-                if state.completed:
-                    await adrain(lines)
-                if text:
-                    state.chunks += 1
-                    yield text
+            for chunk in body.chunks():
+                for event in parser.feed(chunk):
+                    if isinstance(event, StreamEnd):
+                        body.finish()  # before handing the end over: the caller may stop here
+                        yield event
+                        return
+                    yield event
+            for event in parser.end():
+                if isinstance(event, StreamEnd):
+                    yield event
+                    return
+                yield event
         finally:
-            await lines.aclose()
-        if not state.completed:
-            raise unterminated(self.endpoint.provider_id, self.end_marker)
+            body.close()
+        raise unterminated(self.endpoint.provider_id, self.end_marker)
+
+    async def astream(self, request: ChatRequest) -> AsyncIterator[AdapterEvent]:
+        body = await self._aio.open_stream(
+            self.chat_path,
+            self.payload(request, True),
+            timeout=request.params.timeout,
+            model=request.model,
+        )
+        parser = self.stream_parser()
+        try:
+            async for chunk in body.chunks():
+                for event in parser.feed(chunk):
+                    if isinstance(event, StreamEnd):
+                        await body.finish()
+                        yield event
+                        return
+                    yield event
+            for event in parser.end():
+                if isinstance(event, StreamEnd):
+                    yield event
+                    return
+                yield event
+        finally:
+            body.close()
+        raise unterminated(self.endpoint.provider_id, self.end_marker)
 
     def close(self) -> None:
         self._sync.close()

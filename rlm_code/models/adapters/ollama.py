@@ -4,8 +4,10 @@ Connecting checks the server through `/api/tags` and resolves an untagged model 
 tagged one Ollama lists (`llama3.2` -> `llama3.2:latest`, or the single `llama3.2:*` match),
 so a typo fails at connect time with the list of installed models and the `ollama pull`
 hint, not at the first prompt. The read timeout is `OLLAMA_HTTP_TIMEOUT` (default 120 s):
-local models can take long to load. Token counts come from `prompt_eval_count` and
-`eval_count`; a stream must end with a `done: true` object.
+local models can take long to load. Token counts come from `prompt_eval_count` (input) and
+`eval_count` (output); Ollama leaves `prompt_eval_count` out when the prompt came from its
+cache, and then the input count is unknown (None), never 0. `done_reason` is the finish
+reason. A stream is NDJSON and must end with a `done: true` object.
 """
 
 from __future__ import annotations
@@ -15,11 +17,20 @@ from dataclasses import replace
 from typing import Any
 
 from rlm_code.core.exceptions import ModelNotFoundError, ProviderError, ResponseFormatError
-from rlm_code.models.adapters._lines import loads
+from rlm_code.models.adapters._lines import LineSplitter, loads
 from rlm_code.models.adapters.base import as_count, openai_messages
-from rlm_code.models.adapters.errors import error_detail
+from rlm_code.models.adapters.errors import error_detail, safe_url
 from rlm_code.models.adapters.http_adapter import HTTPAdapter
-from rlm_code.models.types import ChatRequest, Completion, StreamState
+from rlm_code.models.types import (
+    AdapterEvent,
+    ChatRequest,
+    Response,
+    StreamEnd,
+    TextDelta,
+    Usage,
+    UsageReport,
+    normalize_finish_reason,
+)
 
 
 def chat_payload(request: ChatRequest, stream: bool) -> dict[str, Any]:
@@ -77,8 +88,8 @@ def _fail_if_error(data: dict[str, Any], provider: str) -> None:
         raise ProviderError(f"{provider} failed: {error_detail(detail)}", provider=provider)
 
 
-def parse_message(data: Any, provider: str, state: StreamState | None = None) -> str:
-    """Text of one `/api/chat` object; when `done`, its counts go to `state`."""
+def parse_message(data: Any, provider: str) -> list[AdapterEvent]:
+    """One `/api/chat` object -> its events: the text, and when `done`, the counts and the end."""
     if not isinstance(data, dict):
         raise ResponseFormatError(f"{provider} sent a non-object chat answer", provider=provider)
     _fail_if_error(data, provider)
@@ -86,13 +97,39 @@ def parse_message(data: Any, provider: str, state: StreamState | None = None) ->
     text = message.get("content", "") if isinstance(message, dict) else ""
     if not isinstance(text, str):
         raise ResponseFormatError(f"{provider} sent non-text content", provider=provider)
-    if state is not None and data.get("done") is True:
-        state.prompt_tokens = as_count(data.get("prompt_eval_count"))
-        state.completion_tokens = as_count(data.get("eval_count"))
+    events: list[AdapterEvent] = [TextDelta(text)] if text else []
+    if data.get("done") is True:
+        usage = Usage(as_count(data.get("prompt_eval_count")), as_count(data.get("eval_count")))
+        if usage.known:
+            events.append(UsageReport(usage))
         reason = data.get("done_reason")
-        state.finish_reason = reason if isinstance(reason, str) else None
-        state.completed = True
-    return text
+        raw = reason if isinstance(reason, str) else None
+        events.append(StreamEnd(normalize_finish_reason(raw), raw))
+    return events
+
+
+class NDJSONParser:
+    """An Ollama stream: one JSON object per line, ending with `done: true`."""
+
+    __slots__ = ("_lines", "_provider")
+
+    def __init__(self, provider: str) -> None:
+        self._provider = provider
+        self._lines = LineSplitter(provider)
+
+    def _parse(self, lines: list[bytes]) -> list[AdapterEvent]:
+        events: list[AdapterEvent] = []
+        provider = self._provider
+        for line in lines:
+            if line.strip():
+                events += parse_message(loads(line, provider), provider)
+        return events
+
+    def feed(self, chunk: bytes) -> list[AdapterEvent]:
+        return self._parse(self._lines.feed(chunk))
+
+    def end(self) -> list[AdapterEvent]:
+        return self._parse(self._lines.flush())
 
 
 class OllamaAdapter(HTTPAdapter):
@@ -113,7 +150,7 @@ class OllamaAdapter(HTTPAdapter):
         if resolved is None:
             listing = ", ".join(sorted(available)) if available else "none installed"
             raise ModelNotFoundError(
-                f"Ollama at {self.endpoint.base_url} has no model '{requested}' "
+                f"Ollama at {safe_url(self.endpoint.base_url)} has no model '{requested}' "
                 f"(available: {listing})",
                 provider=self.endpoint.provider_id,
                 hint=f"Run `ollama pull {requested}` or pick one of the available models.",
@@ -125,13 +162,17 @@ class OllamaAdapter(HTTPAdapter):
     def payload(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
         return chat_payload(request, stream)
 
-    def parse_completion(self, data: Any) -> Completion:
-        state = StreamState()
-        text = parse_message(data, self.endpoint.provider_id, state)
-        return Completion(text, state.usage(), state.finish_reason)
+    def parse_reply(self, request: ChatRequest, data: Any) -> Response:
+        text: list[str] = []
+        usage, raw = Usage(), None
+        for event in parse_message(data, self.endpoint.provider_id):
+            if isinstance(event, TextDelta):
+                text.append(event.text)
+            elif isinstance(event, UsageReport):
+                usage = event.usage
+            elif isinstance(event, StreamEnd):
+                raw = event.raw
+        return self.reply(request, "".join(text), usage, raw)
 
-    def parse_line(self, line: bytes, state: StreamState) -> str | None:
-        if not line.strip():
-            return None
-        provider = self.endpoint.provider_id
-        return parse_message(loads(line, provider), provider, state) or None
+    def stream_parser(self) -> NDJSONParser:
+        return NDJSONParser(self.endpoint.provider_id)

@@ -5,14 +5,21 @@ Groq, DeepSeek, ...).
 No SDK: `httpx2` for blocking calls and `aiohttp` for async ones, so this path stays within a
 few percent of a bare HTTP client. Streams ask for usage (`stream_options.include_usage`)
 and must end with `data: [DONE]`; a stream that stops without it raises, because the reply
-may be incomplete. The key is optional: without one no `Authorization` header is sent
+may be incomplete. Streams are parsed by the SSE rules (`_lines.SSEDecoder`).
+
+Usage buckets: `prompt_tokens` includes cached prompt tokens, reported as
+`prompt_tokens_details.cached_tokens` (OpenAI and most hosts) or `prompt_cache_hit_tokens`
+(DeepSeek); they are moved to `cache_read_tokens` and subtracted from the input count.
+`completion_tokens_details.reasoning_tokens` is the reasoning part of the output.
+
+The key is optional: without one no `Authorization` header is sent
 (OpenCode's keyless mode, local servers).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from rlm_code.core.exceptions import (
     ModelError,
@@ -21,11 +28,20 @@ from rlm_code.core.exceptions import (
     ProviderError,
     ResponseFormatError,
 )
-from rlm_code.models.adapters._lines import loads
+from rlm_code.models.adapters._lines import SSEDecoder, loads
 from rlm_code.models.adapters.base import as_count, openai_messages
 from rlm_code.models.adapters.errors import error_detail
 from rlm_code.models.adapters.http_adapter import HTTPAdapter
-from rlm_code.models.types import ChatRequest, Completion, StreamState, Usage
+from rlm_code.models.types import (
+    AdapterEvent,
+    ChatRequest,
+    Response,
+    StreamEnd,
+    TextDelta,
+    Usage,
+    UsageReport,
+    normalize_finish_reason,
+)
 
 _DONE = b"[DONE]"
 
@@ -56,8 +72,33 @@ def _shape_error(provider: str, what: str) -> ResponseFormatError:
     )
 
 
-def parse_completion(data: Any, provider: str) -> Completion:
-    """A `chat.completion` object -> Completion (text, usage, finish reason)."""
+def usage_counts(usage: Any) -> Usage:
+    """A chat-completions `usage` object (a dict) -> normalised `Usage` (see the docstring)."""
+    if not isinstance(usage, dict):
+        return Usage()
+    prompt = as_count(usage.get("prompt_tokens"))
+    details = usage.get("prompt_tokens_details")
+    cached = as_count(details.get("cached_tokens")) if isinstance(details, dict) else None
+    if cached is None:
+        cached = as_count(usage.get("prompt_cache_hit_tokens"))
+    if prompt is not None and cached is not None:
+        cached = min(cached, prompt)
+        prompt -= cached
+    out = usage.get("completion_tokens_details")
+    reasoning = as_count(out.get("reasoning_tokens")) if isinstance(out, dict) else None
+    return Usage(prompt, as_count(usage.get("completion_tokens")), cached, None, reasoning)
+
+
+class Parsed(NamedTuple):
+    """A whole chat completion: its text, usage and the provider's finish reason."""
+
+    text: str
+    usage: Usage
+    finish_reason: str | None
+
+
+def parse_completion(data: Any, provider: str) -> Parsed:
+    """A `chat.completion` object -> text, usage, finish reason."""
     if not isinstance(data, dict):
         raise _shape_error(provider, "a JSON object")
     if "error" in data and "choices" not in data:
@@ -73,55 +114,77 @@ def parse_completion(data: Any, provider: str) -> Completion:
         text = ""
     elif not isinstance(text, str):
         raise _shape_error(provider, "text content")
-    usage = data.get("usage")
-    if isinstance(usage, dict):
-        counts = Usage(
-            as_count(usage.get("prompt_tokens")), as_count(usage.get("completion_tokens"))
-        )
-    else:
-        counts = Usage()
     reason = choices[0].get("finish_reason")
-    return Completion(text, counts, reason if isinstance(reason, str) else None)
+    return Parsed(
+        text, usage_counts(data.get("usage")), reason if isinstance(reason, str) else None
+    )
 
 
-def parse_stream_event(line: bytes, state: StreamState, provider: str) -> str | None:
-    """One SSE line -> the text it carries (or None); usage and the end go to `state`."""
-    if not line.startswith(b"data:"):
-        return None
-    payload = line[5:].strip()
-    if payload == _DONE:
-        state.completed = True
-        return None
-    if not payload:
-        return None
-    event = loads(payload, provider)
-    if not isinstance(event, dict):
-        raise _shape_error(provider, "a JSON object in the stream")
-    usage = event.get("usage")
-    if isinstance(usage, dict):
-        state.prompt_tokens = as_count(usage.get("prompt_tokens"))
-        state.completion_tokens = as_count(usage.get("completion_tokens"))
-    choices = event.get("choices")
-    if not choices:
-        if "error" in event:
-            raise ProviderError(
-                f"{provider} failed mid-stream: {error_detail(json.dumps(event))}",
-                provider=provider,
-            )
-        return None
-    choice = choices[0] if isinstance(choices, list) else None
-    if not isinstance(choice, dict):
-        raise _shape_error(provider, "choices in the stream")
-    reason = choice.get("finish_reason")
-    if isinstance(reason, str):
-        state.finish_reason = reason
-    delta = choice.get("delta")
-    text = delta.get("content") if isinstance(delta, dict) else None
-    if text is None:
-        return None
-    if not isinstance(text, str):
-        raise _shape_error(provider, "text in the stream")
-    return text or None
+class ChatStreamParser:
+    """A chat-completions SSE stream -> events. `data(payload)` handles one event's data, for
+    callers that split the SSE themselves; `feed(chunk)` takes raw body bytes."""
+
+    __slots__ = ("_provider", "_sse", "finish_reason")
+
+    def __init__(self, provider: str) -> None:
+        self._provider = provider
+        self._sse = SSEDecoder(provider)
+        self.finish_reason: str | None = None
+
+    def feed(self, chunk: bytes) -> list[AdapterEvent]:
+        events: list[AdapterEvent] = []
+        for sse in self._sse.feed(chunk):
+            if sse.event == "error":
+                raise ProviderError(
+                    f"{self._provider} failed mid-stream: {error_detail(sse.data)}",
+                    provider=self._provider,
+                )
+            events += self.data(sse.data)
+            if events and isinstance(events[-1], StreamEnd):
+                break
+        return events
+
+    def end(self) -> list[AdapterEvent]:
+        return []
+
+    def data(self, payload: bytes) -> list[AdapterEvent]:
+        provider = self._provider
+        payload = payload.strip()
+        if payload == _DONE:
+            raw = self.finish_reason
+            return [StreamEnd(normalize_finish_reason(raw), raw)]
+        if not payload:
+            return []
+        event = loads(payload, provider)
+        if not isinstance(event, dict):
+            raise _shape_error(provider, "a JSON object in the stream")
+        events: list[AdapterEvent] = []
+        usage = event.get("usage")
+        if isinstance(usage, dict):
+            counts = usage_counts(usage)
+            if counts.known:
+                events.append(UsageReport(counts))
+        choices = event.get("choices")
+        if not choices:
+            if "error" in event:
+                raise ProviderError(
+                    f"{provider} failed mid-stream: {error_detail(json.dumps(event))}",
+                    provider=provider,
+                )
+            return events
+        choice = choices[0] if isinstance(choices, list) else None
+        if not isinstance(choice, dict):
+            raise _shape_error(provider, "choices in the stream")
+        reason = choice.get("finish_reason")
+        if isinstance(reason, str):
+            self.finish_reason = reason
+        delta = choice.get("delta")
+        text = delta.get("content") if isinstance(delta, dict) else None
+        if text is not None and not isinstance(text, str):
+            raise _shape_error(provider, "text in the stream")
+        if text:
+            events.insert(0, TextDelta(text))
+        return events
 
 
 class OpenAICompatibleAdapter(HTTPAdapter):
@@ -132,11 +195,12 @@ class OpenAICompatibleAdapter(HTTPAdapter):
     def payload(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
         return chat_payload(request, stream)
 
-    def parse_completion(self, data: Any) -> Completion:
-        return parse_completion(data, self.endpoint.provider_id)
+    def parse_reply(self, request: ChatRequest, data: Any) -> Response:
+        text, usage, reason = parse_completion(data, self.endpoint.provider_id)
+        return self.reply(request, text, usage, reason)
 
-    def parse_line(self, line: bytes, state: StreamState) -> str | None:
-        return parse_stream_event(line, state, self.endpoint.provider_id)
+    def stream_parser(self) -> ChatStreamParser:
+        return ChatStreamParser(self.endpoint.provider_id)
 
     def check(self) -> str:
         """Local servers are asked for `/models` once, briefly, so a stopped server fails at

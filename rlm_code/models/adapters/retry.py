@@ -46,26 +46,36 @@ class RetryPolicy:
         ceiling = min(self.backoff_max, self.backoff_base * (2.0 ** (attempt - 1)))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
-    def call(self, attempt_fn: Callable[[], T]) -> T:
+    def _wait(self, attempt: int, error: ModelError, deadline: float | None) -> float | None:
+        wait = self.delay(attempt, error)
+        if wait is not None and deadline is not None and time.monotonic() + wait >= deadline:
+            return None  # the call's timeout would pass while waiting: give up now
+        return wait
+
+    def call(self, attempt_fn: Callable[[], T], deadline: float | None = None) -> T:
+        """Run `attempt_fn` until it succeeds or may not be retried; `deadline` (a
+        `time.monotonic()` instant) is the call's end: no wait runs past it."""
         attempt = 1
         while True:
             try:
                 return attempt_fn()
             except ModelError as error:
-                wait = self.delay(attempt, error)
+                wait = self._wait(attempt, error, deadline)
                 if wait is None:
                     raise
                 log.debug("attempt %d failed (%s); retrying in %.2f s", attempt, error, wait)
                 time.sleep(wait)
                 attempt += 1
 
-    async def acall(self, attempt_fn: Callable[[], Awaitable[T]]) -> T:
+    async def acall(
+        self, attempt_fn: Callable[[], Awaitable[T]], deadline: float | None = None
+    ) -> T:
         attempt = 1
         while True:
             try:
                 return await attempt_fn()
             except ModelError as error:
-                wait = self.delay(attempt, error)
+                wait = self._wait(attempt, error, deadline)
                 if wait is None:
                     raise
                 log.debug("attempt %d failed (%s); retrying in %.2f s", attempt, error, wait)
