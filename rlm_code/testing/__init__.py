@@ -61,13 +61,23 @@ Deterministic answers
   Anthropic requires ``max_tokens`` (400 ``invalid_request_error`` without it), as the real API.
 * Streams send one content chunk per word piece: ``re.findall(r"\\S+\\s*", reply)``, so the
   chunks join to the reply exactly. A request header ``X-Stream-Chunks: N`` first pads the
-  reply with ``" word"`` until it has at least N pieces (streamed requests only).
+  reply with ``" word"`` until it has at least N pieces (streamed requests only; at most
+  100,000). Frames are encoded one at a time as they are sent and the server yields to its
+  event loop between frames, so a long stream never holds up other requests.
 * Usage on the wire: OpenAI ``usage`` (streams: a last chunk with ``choices: []`` when
   ``stream_options.include_usage``), Anthropic ``usage`` (streams: ``message_start`` has the
   input tokens and ``output_tokens`` 1, or 0 for an empty reply; ``message_delta`` the final
   output count), Gemini ``usageMetadata`` on every event (cumulative), Ollama
   ``prompt_eval_count``/``eval_count`` on the ``done: true`` object.
 * Latency: ``latency_ms`` for every request, or the request header ``X-Latency-Ms: N``.
+
+Recorded requests
+-----------------
+``server.requests`` lists what the server received, for assertions, and is bounded so a
+long-running ``serve-local`` does not grow: the newest ``max_recorded_requests`` (default 1000)
+requests are kept, each body cut to ``max_recorded_body`` bytes (default 64 KiB; a cut record
+has ``truncated=True``, ``json=None`` and ``body_size`` the length received).
+``server.recorded_bytes`` is what the kept bodies weigh. Requests themselves may be up to 64 MiB.
 
 Faults
 ------

@@ -37,11 +37,11 @@ from rlm_code.testing.formats.ollama import OLLAMA_VERSION
 from rlm_code.testing.state import RecordedRequest, ServerState
 from rlm_code.testing.text import total_tokens
 from rlm_code.testing.wire import (
-    ChatRequest,
     ErrorKind,
     JsonObject,
     WireError,
     WireFormat,
+    WireRequest,
     dumps,
 )
 from rlm_code.testing.writers import HTML_BAD_GATEWAY, hang, pause, send_body, send_stream
@@ -453,7 +453,7 @@ class _Routes:
         )
 
     async def _send_info(
-        self, ex: _Exchange, fmt: WireFormat, chat: ChatRequest, endpoint: str
+        self, ex: _Exchange, fmt: WireFormat, chat: WireRequest, endpoint: str
     ) -> web.StreamResponse:
         """Token counting and Ollama's model details: small documents about the request."""
         prompt = total_tokens(chat.texts)

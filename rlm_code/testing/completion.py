@@ -16,7 +16,7 @@ from rlm_code.testing.text import (
     total_tokens,
     truncate_words,
 )
-from rlm_code.testing.wire import ChatRequest, Completion
+from rlm_code.testing.wire import WireReply, WireRequest
 
 __all__ = ["MAX_STREAM_CHUNKS", "complete"]
 
@@ -24,12 +24,12 @@ MAX_STREAM_CHUNKS = 100_000  # upper bound for X-Stream-Chunks, so one header ca
 
 
 def complete(
-    chat: ChatRequest,
+    chat: WireRequest,
     *,
     scripted: str | None = None,
     fault_mode: str | None = None,
     min_chunks: int = 0,
-) -> Completion:
+) -> WireReply:
     """The answer to ``chat``.
 
     ``scripted`` replaces the echo; ``fault_mode`` applies the text-level faults (``empty``,
@@ -49,7 +49,7 @@ def complete(
         # Glued to the second word, so word (token) counts do not change.
         pieces = split_pieces(text)
         text = pieces[0] + BAD_UTF8_MARK + "".join(pieces[1:]) if pieces else BAD_UTF8_MARK
-    return Completion(
+    return WireReply(
         request=chat,
         text=text,
         prompt_tokens=total_tokens(chat.texts),

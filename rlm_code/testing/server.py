@@ -19,6 +19,8 @@ from aiohttp import web
 
 from rlm_code.testing.app import build_app
 from rlm_code.testing.state import (
+    DEFAULT_MAX_RECORDED_BODY,
+    DEFAULT_MAX_RECORDED_REQUESTS,
     DEFAULT_MODELS,
     PROTOCOLS,
     RecordedRequest,
@@ -61,6 +63,8 @@ class LocalProtocolServer:
         models: Iterable[str] | None = None,
         strict_models: bool = False,
         allow_remote: bool = False,
+        max_recorded_requests: int = DEFAULT_MAX_RECORDED_REQUESTS,
+        max_recorded_body: int = DEFAULT_MAX_RECORDED_BODY,
     ) -> None:
         if not is_loopback(host) and not allow_remote:
             raise ValueError(
@@ -82,6 +86,8 @@ class LocalProtocolServer:
             raise ValueError("require_key must be a non-empty key, True (any key) or None")
         if latency_ms < 0:
             raise ValueError("latency_ms must not be negative")
+        if max_recorded_requests < 0 or max_recorded_body < 0:
+            raise ValueError("max_recorded_requests and max_recorded_body must not be negative")
         extra = [name for name in (models or ()) if name not in DEFAULT_MODELS]
         self.host = host
         self._bind_host = "127.0.0.1" if host.strip().lower() == "localhost" else host
@@ -93,6 +99,8 @@ class LocalProtocolServer:
                 latency_ms=latency_ms,
                 models=DEFAULT_MODELS + tuple(dict.fromkeys(extra)),
                 strict_models=strict_models,
+                max_recorded_requests=max_recorded_requests,
+                max_recorded_body=max_recorded_body,
             )
         )
         self._port: int | None = None
@@ -151,8 +159,14 @@ class LocalProtocolServer:
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """A copy of every request received so far, oldest first."""
+        """A copy of the recorded requests, oldest first: the newest ``max_recorded_requests``
+        ones, bodies cut to ``max_recorded_body`` bytes (see `RecordedRequest`)."""
         return self._state.requests()
+
+    @property
+    def recorded_bytes(self) -> int:
+        """Bytes of request bodies held for `requests` now; bounded by the two limits."""
+        return self._state.recorded_bytes()
 
     def clear_requests(self) -> None:
         self._state.clear_requests()
@@ -280,6 +294,8 @@ def run_local_server(
     models: Iterable[str] | None = None,
     strict_models: bool = False,
     allow_remote: bool = False,
+    max_recorded_requests: int = DEFAULT_MAX_RECORDED_REQUESTS,
+    max_recorded_body: int = DEFAULT_MAX_RECORDED_BODY,
 ) -> Iterator[LocalProtocolServer]:
     """Run a `LocalProtocolServer` for the duration of a ``with`` block."""
     server = LocalProtocolServer(
@@ -291,6 +307,8 @@ def run_local_server(
         models=models,
         strict_models=strict_models,
         allow_remote=allow_remote,
+        max_recorded_requests=max_recorded_requests,
+        max_recorded_body=max_recorded_body,
     )
     server.start()
     try:

@@ -3,6 +3,12 @@
 Everything the test thread can read or change while requests are in flight (recorded requests,
 the scripted fault queue, scripted replies) sits behind one lock, so tests never see a half
 update and never need to hop onto the server's event loop.
+
+What is recorded is bounded, because ``serve-local`` may run for days and receive large
+requests: the newest `ServerConfig.max_recorded_requests` requests are kept (older ones are
+dropped), and of each body at most `ServerConfig.max_recorded_body` bytes; a longer body is
+kept cut to that size, with ``json`` None, ``body_size`` its real length and ``truncated``
+True. So the recorded bodies never hold more than the product of the two limits.
 """
 
 from __future__ import annotations
@@ -10,13 +16,20 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rlm_code.testing.faults import parse_fault_mode
 from rlm_code.testing.formats.ollama import ollama_name
 
-__all__ = ["PROTOCOLS", "RecordedRequest", "ServerConfig", "ServerState"]
+__all__ = [
+    "DEFAULT_MAX_RECORDED_BODY",
+    "DEFAULT_MAX_RECORDED_REQUESTS",
+    "PROTOCOLS",
+    "RecordedRequest",
+    "ServerConfig",
+    "ServerState",
+]
 
 PROTOCOLS: tuple[str, ...] = ("openai", "anthropic", "gemini", "ollama", "tgi", "llamacpp")
 
@@ -29,6 +42,9 @@ DEFAULT_MODELS: tuple[str, ...] = (
     "gemini-2.5-flash",
 )
 
+DEFAULT_MAX_RECORDED_REQUESTS = 1000
+DEFAULT_MAX_RECORDED_BODY = 64 * 1024  # bytes kept of one request body
+
 _SECRET_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-key"})
 
 
@@ -36,8 +52,11 @@ _SECRET_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "ap
 class RecordedRequest:
     """One request as the server received it, for assertions in tests.
 
-    ``headers`` has lower-case names; ``json`` is the parsed body or None. The repr hides key
-    headers so a failing assertion does not print a key into CI logs.
+    ``headers`` has lower-case names; ``json`` is the parsed body or None. ``body`` is the body
+    as received, or its first ``max_recorded_body`` bytes when ``truncated`` (then ``json`` is
+    None too, so a large request is not kept alive as parsed objects); ``body_size`` is the
+    length received. The repr hides key headers so a failing assertion does not print a key
+    into CI logs.
     """
 
     method: str
@@ -46,6 +65,18 @@ class RecordedRequest:
     headers: dict[str, str]
     json: Any
     body: bytes
+    body_size: int = -1  # -1: len(body)
+    truncated: bool = False
+
+    def __post_init__(self) -> None:
+        if self.body_size < 0:
+            object.__setattr__(self, "body_size", len(self.body))
+
+    def bounded(self, max_body: int) -> RecordedRequest:
+        """This record with its body cut to ``max_body`` bytes (and no JSON) if longer."""
+        if len(self.body) <= max_body:
+            return self
+        return replace(self, json=None, body=self.body[:max_body], truncated=True)
 
     def __repr__(self) -> str:
         headers = {
@@ -55,7 +86,7 @@ class RecordedRequest:
         query = {name: ("<redacted>" if name == "key" else v) for name, v in self.query.items()}
         return (
             f"RecordedRequest(method={self.method!r}, path={self.path!r}, query={query!r}, "
-            f"headers={headers!r}, json={self.json!r})"
+            f"headers={headers!r}, json={self.json!r}, body_size={self.body_size})"
         )
 
 
@@ -68,6 +99,8 @@ class ServerConfig:
     latency_ms: int = 0
     models: tuple[str, ...] = DEFAULT_MODELS
     strict_models: bool = False
+    max_recorded_requests: int = DEFAULT_MAX_RECORDED_REQUESTS
+    max_recorded_body: int = DEFAULT_MAX_RECORDED_BODY
 
     def enabled(self, *names: str) -> bool:
         """True when any of ``names`` is an enabled protocol."""
@@ -81,15 +114,25 @@ class ServerState:
     config: ServerConfig
     stopping: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _requests: list[RecordedRequest] = field(default_factory=list)
+    _requests: deque[RecordedRequest] = field(init=False)
     _faults: deque[str | None] = field(default_factory=deque)
     _replies: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._requests = deque(maxlen=self.config.max_recorded_requests)
 
     # -- recording ------------------------------------------------------------------------------
 
     def record(self, request: RecordedRequest) -> None:
+        """Keep ``request`` (body cut to the limit); the oldest record goes when full."""
+        kept = request.bounded(self.config.max_recorded_body)
         with self._lock:
-            self._requests.append(request)
+            self._requests.append(kept)
+
+    def recorded_bytes(self) -> int:
+        """Bytes of request bodies the server holds now (at most both limits multiplied)."""
+        with self._lock:
+            return sum(len(request.body) for request in self._requests)
 
     def requests(self) -> list[RecordedRequest]:
         with self._lock:

@@ -1,6 +1,6 @@
 """Protocol-neutral records shared by the server and the per-protocol format modules.
 
-Each protocol module turns its request JSON into a `ChatRequest`, and a `Completion` (computed
+Each protocol module turns its request JSON into a `WireRequest`, and a `WireReply` (computed
 once, the same way for every protocol) back into that protocol's JSON or stream frames. Keeping
 the model logic out of the format modules is what makes the token numbers identical across
 protocols.
@@ -12,20 +12,21 @@ import json
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from rlm_code.testing.text import split_pieces
 
 __all__ = [
-    "ChatRequest",
-    "Completion",
     "ErrorKind",
     "ErrorReply",
     "StreamPlan",
     "WireError",
     "WireFormat",
+    "WireReply",
+    "WireRequest",
     "dumps",
 ]
 
@@ -59,7 +60,7 @@ class WireError(Exception):
 
 
 @dataclass(frozen=True)
-class ChatRequest:
+class WireRequest:
     """What the server needs to know about one chat/generate request, whatever its protocol."""
 
     model: str
@@ -72,10 +73,10 @@ class ChatRequest:
 
 
 @dataclass(frozen=True)
-class Completion:
-    """The answer to one `ChatRequest`, identical for every protocol."""
+class WireReply:
+    """The answer to one `WireRequest`, identical for every protocol."""
 
-    request: ChatRequest
+    request: WireRequest
     text: str
     prompt_tokens: int
     completion_tokens: int
@@ -88,8 +89,9 @@ class Completion:
     def model(self) -> str:
         return self.request.model
 
-    @property
+    @cached_property
     def pieces(self) -> list[str]:
+        """The reply's stream pieces (`split_pieces`), split once per reply."""
         return split_pieces(self.text)
 
 
@@ -104,15 +106,20 @@ class ErrorReply:
 
 @dataclass(frozen=True)
 class StreamPlan:
-    """The frames of one streamed answer, with where its content frames are.
+    """The frames of one streamed answer: opening frames, one content frame per reply piece,
+    closing frames.
 
-    ``frames[first_piece : first_piece + piece_count]`` carry the reply text; faults use this to
-    insert a malformed frame or cut the stream in the middle of the content.
+    ``content`` is produced on demand (usually a generator), so a reply of 100,000 pieces is
+    encoded frame by frame while it is sent, between which the writer yields to the event loop,
+    instead of in one block before the first byte that would stall every other request.
+    ``content`` yields exactly ``piece_count`` frames; faults use the count to insert a
+    malformed frame after the first content frame or cut the stream in the middle of the content.
     """
 
-    frames: list[bytes]
-    first_piece: int
+    head: Sequence[bytes]
+    content: Iterable[bytes]
     piece_count: int
+    tail: Sequence[bytes] = ()
 
 
 class WireFormat(ABC):
@@ -149,15 +156,15 @@ class WireFormat(ABC):
         """Headers the real service adds to every answer (request ids and the like)."""
         return {}
 
-    def parse(self, body: object, *, endpoint: str, path_model: str | None) -> ChatRequest:
-        """Turn a request body into a `ChatRequest`, raising `WireError` when it is invalid."""
+    def parse(self, body: object, *, endpoint: str, path_model: str | None) -> WireRequest:
+        """Turn a request body into a `WireRequest`, raising `WireError` when it is invalid."""
         raise WireError("bad_request", f"{self.name} has no chat endpoint {endpoint!r}")
 
-    def render(self, completion: Completion) -> JsonObject:
+    def render(self, completion: WireReply) -> JsonObject:
         """The non-streamed JSON answer."""
         raise NotImplementedError
 
-    def stream(self, completion: Completion, *, terminate: bool) -> StreamPlan:
+    def stream(self, completion: WireReply, *, terminate: bool) -> StreamPlan:
         """The streamed answer; ``terminate=False`` leaves out the end-of-stream marker."""
         raise NotImplementedError
 

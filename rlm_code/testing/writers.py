@@ -9,8 +9,9 @@ just stops, so no traceback reaches the logs.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from aiohttp import web
 
@@ -145,16 +146,14 @@ async def send_stream(
         response.content_length = 0
         return response
 
-    frames = list(plan.frames)
-    if mode == "malformed":
-        frames.insert(plan.first_piece + min(1, plan.piece_count), malformed_frame)
-    elif mode == "truncate":
-        frames = frames[: plan.first_piece + max(1, plan.piece_count // 2)]
+    frames = _planned_frames(plan, mode, malformed_frame)
     drip_s = fault.drip_ms / 1000 if mode == "drip" and fault is not None else 0.0
 
     try:
         await response.prepare(request)
-        for index, frame in enumerate(frames):
+        frame = next(frames, None)
+        while frame is not None:
+            following = next(frames, None)
             if mode == "bad_utf8":
                 frame = frame.replace(_MARK_BYTES, BAD_UTF8_BYTES)
             if mode == "split_utf8":
@@ -163,13 +162,19 @@ async def send_stream(
                     await asyncio.sleep(_SPLIT_PAUSE_S)
             else:
                 await response.write(frame)
-            if drip_s and index < len(frames) - 1:
+            if drip_s and following is not None:
                 if not await pause(request, stopping, drip_s):
                     await abort(request)
                     return response
             elif stopping.is_set():
                 await abort(request)
                 return response
+            else:
+                # A write to a fast reader never suspends (aiohttp only awaits a full buffer):
+                # hand the loop to other requests between frames, or one long stream would
+                # hold the whole server until its last frame.
+                await asyncio.sleep(0)
+            frame = following
         if mode == "truncate":
             await abort(request)
             return response
@@ -177,3 +182,24 @@ async def send_stream(
     except ConnectionError:
         pass  # the client left mid-stream; that is its right
     return response
+
+
+def _planned_frames(plan: StreamPlan, mode: str | None, malformed_frame: bytes) -> Iterator[bytes]:
+    """The frames of ``plan`` in order, with the ``malformed`` and ``truncate`` faults applied.
+
+    ``malformed`` puts the invalid frame right after the first content frame; ``truncate`` ends
+    after half of the content frames (at least one frame after the opening ones). Content frames
+    are pulled from the plan one at a time, so nothing is encoded before it is due.
+    """
+    start = len(plan.head)
+    insert_at = start + min(1, plan.piece_count) if mode == "malformed" else -1
+    stop_at = start + max(1, plan.piece_count // 2) if mode == "truncate" else -1
+    all_frames = itertools.chain(plan.head, plan.content, plan.tail)
+    for index, frame in enumerate(all_frames):
+        if index == stop_at:
+            return
+        if index == insert_at:
+            yield malformed_frame
+        yield frame
+    if insert_at >= start and insert_at == start + plan.piece_count + len(plan.tail):
+        yield malformed_frame  # only when the plan has no frame after the insertion point

@@ -17,14 +17,14 @@ from typing import Any
 
 from rlm_code.testing.formats.openai import bearer_token
 from rlm_code.testing.wire import (
-    ChatRequest,
-    Completion,
     ErrorKind,
     ErrorReply,
     JsonObject,
     StreamPlan,
     WireError,
     WireFormat,
+    WireReply,
+    WireRequest,
     dumps,
     optional_int,
     require_object,
@@ -91,7 +91,7 @@ class AnthropicFormat(WireFormat):
 
     # -- requests -------------------------------------------------------------------------------
 
-    def parse(self, body: object, *, endpoint: str, path_model: str | None) -> ChatRequest:
+    def parse(self, body: object, *, endpoint: str, path_model: str | None) -> WireRequest:
         data = require_object(body)
         model = data.get("model")
         if not isinstance(model, str) or not model:
@@ -116,7 +116,7 @@ class AnthropicFormat(WireFormat):
             texts.append(text)
             if message.get("role") == "user":
                 last_user = text
-        return ChatRequest(
+        return WireRequest(
             model=model,
             texts=tuple(texts),
             last_user_text=last_user,
@@ -126,20 +126,20 @@ class AnthropicFormat(WireFormat):
 
     # -- answers --------------------------------------------------------------------------------
 
-    def render(self, completion: Completion) -> JsonObject:
+    def render(self, completion: WireReply) -> JsonObject:
         message = self._message(completion, content=[{"type": "text", "text": completion.text}])
         message["stop_reason"] = _stop_reason(completion)
         if completion.usage:
             message["usage"] = _usage(completion.prompt_tokens, completion.completion_tokens)
         return message
 
-    def stream(self, completion: Completion, *, terminate: bool) -> StreamPlan:
+    def stream(self, completion: WireReply, *, terminate: bool) -> StreamPlan:
         start = self._message(completion, content=[])
         start["stop_reason"] = None
         if completion.usage:
             # The real API reports a small provisional output count at message_start.
             start["usage"] = _usage(completion.prompt_tokens, min(1, completion.completion_tokens))
-        frames = [
+        head = [
             _event("message_start", {"type": "message_start", "message": start}),
             _event(
                 "content_block_start",
@@ -152,25 +152,28 @@ class AnthropicFormat(WireFormat):
             _event("ping", {"type": "ping"}),
         ]
         pieces = completion.pieces
-        for piece in pieces:
-            delta = {"type": "text_delta", "text": piece}
-            frames.append(
-                _event(
-                    "content_block_delta",
-                    {"type": "content_block_delta", "index": 0, "delta": delta},
-                )
+        content = (
+            _event(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "text_delta", "text": piece},
+                },
             )
-        frames.append(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
+            for piece in pieces
+        )
+        tail = [_event("content_block_stop", {"type": "content_block_stop", "index": 0})]
         message_delta: JsonObject = {
             "type": "message_delta",
             "delta": {"stop_reason": _stop_reason(completion), "stop_sequence": None},
         }
         if completion.usage:
             message_delta["usage"] = {"output_tokens": completion.completion_tokens}
-        frames.append(_event("message_delta", message_delta))
+        tail.append(_event("message_delta", message_delta))
         if terminate:
-            frames.append(_event("message_stop", {"type": "message_stop"}))
-        return StreamPlan(frames=frames, first_piece=3, piece_count=len(pieces))
+            tail.append(_event("message_stop", {"type": "message_stop"}))
+        return StreamPlan(head=head, content=content, piece_count=len(pieces), tail=tail)
 
     def render_models(self, names: list[str]) -> JsonObject:
         data = [self.render_model(name) for name in names]
@@ -185,7 +188,7 @@ class AnthropicFormat(WireFormat):
         display = " ".join(part.capitalize() for part in name.replace(":", " ").split("-"))
         return {"type": "model", "id": name, "display_name": display, "created_at": CREATED_AT}
 
-    def _message(self, completion: Completion, *, content: list[JsonObject]) -> JsonObject:
+    def _message(self, completion: WireReply, *, content: list[JsonObject]) -> JsonObject:
         return {
             "id": "msg_" + completion.id,
             "type": "message",
@@ -201,7 +204,7 @@ def _event(name: str, data: JsonObject) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + dumps(data) + b"\n\n"
 
 
-def _stop_reason(completion: Completion) -> str:
+def _stop_reason(completion: WireReply) -> str:
     return "max_tokens" if completion.truncated else "end_turn"
 
 

@@ -9,18 +9,19 @@ Shapes follow what the ``google-genai`` SDK parses: ``GenerateContentResponse`` 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+from rlm_code.testing.text import count_tokens
 from rlm_code.testing.wire import (
-    ChatRequest,
-    Completion,
     ErrorKind,
     ErrorReply,
     JsonObject,
     StreamPlan,
     WireError,
     WireFormat,
+    WireReply,
+    WireRequest,
     dumps,
     optional_int,
     require_object,
@@ -111,7 +112,7 @@ class GeminiFormat(WireFormat):
 
     # -- requests -------------------------------------------------------------------------------
 
-    def parse(self, body: object, *, endpoint: str, path_model: str | None) -> ChatRequest:
+    def parse(self, body: object, *, endpoint: str, path_model: str | None) -> WireRequest:
         data = require_object(body)
         model = path_model or ""
         contents = data.get("contents")
@@ -139,7 +140,7 @@ class GeminiFormat(WireFormat):
             max_tokens = optional_int(
                 _field(config, "maxOutputTokens", "max_output_tokens"), "maxOutputTokens"
             )
-        return ChatRequest(
+        return WireRequest(
             model=model,
             texts=tuple(texts),
             last_user_text=last_user,
@@ -149,21 +150,36 @@ class GeminiFormat(WireFormat):
 
     # -- answers --------------------------------------------------------------------------------
 
-    def render(self, completion: Completion) -> JsonObject:
+    def render(self, completion: WireReply) -> JsonObject:
         return self._response(completion, completion.text, completion.completion_tokens, True)
 
-    def stream(self, completion: Completion, *, terminate: bool) -> StreamPlan:
-        pieces = completion.pieces or [""]
-        frames: list[bytes] = []
-        sent = ""
+    def stream(self, completion: WireReply, *, terminate: bool) -> StreamPlan:
+        pieces = completion.pieces
+        if not pieces:  # an empty reply is still one event, with an empty text part
+            last = self._event(completion, "", completion.completion_tokens, terminate)
+            return StreamPlan(head=(), content=(), piece_count=0, tail=[last])
+        return StreamPlan(
+            head=(), content=self._events(completion, terminate), piece_count=len(pieces)
+        )
+
+    def _events(self, completion: WireReply, terminate: bool) -> Iterator[bytes]:
+        """One event per piece, encoded when the writer asks for it.
+
+        Usage is cumulative on every event and the last one carries the final numbers. The
+        running count adds each piece's words: pieces split at whitespace, so this equals the
+        word count of the text sent so far, without re-splitting that text (quadratic).
+        """
+        pieces = completion.pieces
+        last = len(pieces) - 1
+        tokens = 0
         for index, piece in enumerate(pieces):
-            sent += piece
-            last = index == len(pieces) - 1
-            # Usage is cumulative on every event; the last one carries the final numbers.
-            tokens = completion.completion_tokens if last else len(sent.split())
-            event = self._response(completion, piece, tokens, finish=last and terminate)
-            frames.append(b"data: " + dumps(event) + b"\r\n\r\n")
-        return StreamPlan(frames=frames, first_piece=0, piece_count=len(completion.pieces))
+            tokens += count_tokens(piece)
+            final = index == last
+            count = completion.completion_tokens if final else tokens
+            yield self._event(completion, piece, count, final and terminate)
+
+    def _event(self, completion: WireReply, text: str, tokens: int, finish: bool) -> bytes:
+        return b"data: " + dumps(self._response(completion, text, tokens, finish)) + b"\r\n\r\n"
 
     def render_models(self, names: list[str]) -> JsonObject:
         return {"models": [self.render_model(name) for name in names]}
@@ -184,7 +200,7 @@ class GeminiFormat(WireFormat):
         }
 
     def _response(
-        self, completion: Completion, text: str, completion_tokens: int, finish: bool
+        self, completion: WireReply, text: str, completion_tokens: int, finish: bool
     ) -> JsonObject:
         candidate: JsonObject = {
             "content": {"parts": [{"text": text}], "role": "model"},

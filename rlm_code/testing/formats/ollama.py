@@ -14,14 +14,14 @@ from typing import Any
 
 from rlm_code.testing.formats.openai import bearer_token
 from rlm_code.testing.wire import (
-    ChatRequest,
-    Completion,
     ErrorKind,
     ErrorReply,
     JsonObject,
     StreamPlan,
     WireError,
     WireFormat,
+    WireReply,
+    WireRequest,
     dumps,
     optional_int,
     require_object,
@@ -74,7 +74,7 @@ class OllamaFormat(WireFormat):
 
     # -- requests -------------------------------------------------------------------------------
 
-    def parse(self, body: object, *, endpoint: str, path_model: str | None) -> ChatRequest:
+    def parse(self, body: object, *, endpoint: str, path_model: str | None) -> WireRequest:
         data = require_object(body)
         model = data.get("model")
         if not isinstance(model, str) or not model:
@@ -104,7 +104,7 @@ class OllamaFormat(WireFormat):
         max_tokens = None
         if isinstance(options, dict):
             max_tokens = optional_int(options.get("num_predict"), "num_predict")
-        return ChatRequest(
+        return WireRequest(
             model=model,
             texts=tuple(texts),
             last_user_text=last_user,
@@ -115,19 +115,20 @@ class OllamaFormat(WireFormat):
 
     # -- answers --------------------------------------------------------------------------------
 
-    def render(self, completion: Completion) -> JsonObject:
+    def render(self, completion: WireReply) -> JsonObject:
         answer = self._chunk(completion, completion.text)
         answer.update(self._done(completion))
         return answer
 
-    def stream(self, completion: Completion, *, terminate: bool) -> StreamPlan:
+    def stream(self, completion: WireReply, *, terminate: bool) -> StreamPlan:
         pieces = completion.pieces
-        frames = [dumps(self._chunk(completion, piece, done=False)) + b"\n" for piece in pieces]
+        content = (dumps(self._chunk(completion, piece, done=False)) + b"\n" for piece in pieces)
+        tail: list[bytes] = []
         if terminate:
             final = self._chunk(completion, "")
             final.update(self._done(completion))
-            frames.append(dumps(final) + b"\n")
-        return StreamPlan(frames=frames, first_piece=0, piece_count=len(pieces))
+            tail.append(dumps(final) + b"\n")
+        return StreamPlan(head=(), content=content, piece_count=len(pieces), tail=tail)
 
     def render_tags(self, names: list[str]) -> JsonObject:
         return {"models": [self.render_tag(name) for name in names]}
@@ -158,7 +159,7 @@ class OllamaFormat(WireFormat):
             "modified_at": MODIFIED_AT,
         }
 
-    def _chunk(self, completion: Completion, text: str, *, done: bool = True) -> JsonObject:
+    def _chunk(self, completion: WireReply, text: str, *, done: bool = True) -> JsonObject:
         created = datetime.fromtimestamp(completion.created, UTC)
         chunk: JsonObject = {
             "model": completion.model,
@@ -171,7 +172,7 @@ class OllamaFormat(WireFormat):
         chunk["done"] = done
         return chunk
 
-    def _done(self, completion: Completion) -> JsonObject:
+    def _done(self, completion: WireReply) -> JsonObject:
         prompt_ns = 1_000_000 * max(1, completion.prompt_tokens)
         eval_ns = 10_000_000 * max(1, completion.completion_tokens)
         done: JsonObject = {

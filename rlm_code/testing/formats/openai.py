@@ -12,14 +12,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from rlm_code.testing.wire import (
-    ChatRequest,
-    Completion,
     ErrorKind,
     ErrorReply,
     JsonObject,
     StreamPlan,
     WireError,
     WireFormat,
+    WireReply,
+    WireRequest,
     dumps,
     optional_int,
     require_object,
@@ -124,7 +124,7 @@ class OpenAIFormat(WireFormat):
 
     # -- requests -------------------------------------------------------------------------------
 
-    def parse(self, body: object, *, endpoint: str, path_model: str | None) -> ChatRequest:
+    def parse(self, body: object, *, endpoint: str, path_model: str | None) -> WireRequest:
         data = require_object(body)
         model = data.get("model")
         if not isinstance(model, str) or not model:
@@ -152,7 +152,7 @@ class OpenAIFormat(WireFormat):
             max_tokens = optional_int(data.get("max_tokens"), "max_tokens")
         options = data.get("stream_options")
         stream_usage = isinstance(options, dict) and options.get("include_usage") is True
-        return ChatRequest(
+        return WireRequest(
             model=model,
             texts=tuple(texts),
             last_user_text=last_user,
@@ -163,7 +163,7 @@ class OpenAIFormat(WireFormat):
 
     # -- answers --------------------------------------------------------------------------------
 
-    def render(self, completion: Completion) -> JsonObject:
+    def render(self, completion: WireReply) -> JsonObject:
         answer: JsonObject = {
             "id": "chatcmpl-" + completion.id,
             "object": "chat.completion",
@@ -189,7 +189,7 @@ class OpenAIFormat(WireFormat):
             answer["usage"] = _usage(completion)
         return answer
 
-    def stream(self, completion: Completion, *, terminate: bool) -> StreamPlan:
+    def stream(self, completion: WireReply, *, terminate: bool) -> StreamPlan:
         base = {
             "id": "chatcmpl-" + completion.id,
             "object": "chat.completion.chunk",
@@ -209,18 +209,18 @@ class OpenAIFormat(WireFormat):
                 event["usage"] = None
             return _sse(event)
 
-        frames = [chunk({"role": "assistant", "content": "", "refusal": None})]
+        head = [chunk({"role": "assistant", "content": "", "refusal": None})]
         pieces = completion.pieces
-        frames.extend(chunk({"content": piece}) for piece in pieces)
-        frames.append(chunk({}, _finish_reason(completion)))
+        content = (chunk({"content": piece}) for piece in pieces)
+        tail = [chunk({}, _finish_reason(completion))]
         if with_usage:
             usage_event: JsonObject = dict(base)
             usage_event["choices"] = []
             usage_event["usage"] = _usage(completion)
-            frames.append(_sse(usage_event))
+            tail.append(_sse(usage_event))
         if terminate:
-            frames.append(b"data: [DONE]\n\n")
-        return StreamPlan(frames=frames, first_piece=1, piece_count=len(pieces))
+            tail.append(b"data: [DONE]\n\n")
+        return StreamPlan(head=head, content=content, piece_count=len(pieces), tail=tail)
 
     def render_models(self, names: list[str], created: int) -> JsonObject:
         return {"object": "list", "data": [self.render_model(name, created) for name in names]}
@@ -234,11 +234,11 @@ def _sse(event: JsonObject) -> bytes:
     return b"data: " + dumps(event) + b"\n\n"
 
 
-def _finish_reason(completion: Completion) -> str:
+def _finish_reason(completion: WireReply) -> str:
     return "length" if completion.truncated else "stop"
 
 
-def _usage(completion: Completion) -> JsonObject:
+def _usage(completion: WireReply) -> JsonObject:
     return {
         "prompt_tokens": completion.prompt_tokens,
         "completion_tokens": completion.completion_tokens,
