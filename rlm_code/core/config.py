@@ -7,23 +7,33 @@ Where things live:
   `~/.config/rlm-code` (tests point `RLM_CODE_CONFIG_DIR` at a temp dir so a real home is never
   touched); the user's key store `keys.json` (0600) sits beside it;
 - `.env` in the project root: read, never copied into `os.environ`;
-- environment variables: the providers' own (`OLLAMA_HOST`, `OPENAI_API_KEY`, ...) and ours
-  (`RLM_CODE_MODEL`, `RLM_CODE_CONNECT_TIMEOUT`, `RLM_CODE_READ_TIMEOUT`,
-  `RLM_CODE_MAX_ATTEMPTS`, `OLLAMA_HTTP_TIMEOUT`).
+- environment variables: the providers' own (named by their registry rows: key, base-URL and
+  read-timeout variables) and ours (`RLM_CODE_MODEL`, `RLM_CODE_CONNECT_TIMEOUT`,
+  `RLM_CODE_READ_TIMEOUT`, `RLM_CODE_MAX_ATTEMPTS`, `RLM_CODE_TRUST_PROJECT_URLS`,
+  `RLM_CODE_ALLOW_PLAIN_HTTP`).
 
 Both YAML files accept the same keys (anything else is an error, so no setting silently does
-nothing):
+nothing), plus a top-level URL key for each registry row that names one (`config_url_key`,
+kept for users of older versions):
 
-    default_model: ollama/llama3.2        # the default connection, as provider/model
-    ollama_endpoint: http://localhost:11434
+    default_model: provider/model         # the default connection
     providers:
       vllm: {base_url: http://gpu-box:8000/v1}
     timeouts: {connect: 10, read: 120}    # seconds
     retries: {max_attempts: 3, backoff_base: 0.5, backoff_max: 20}
 
-API keys never go in these files: a project file holding one is refused with a pointer to the
-env vars and the key store. Files are parsed lazily, on first use, so constructing a
-`ConfigManager` costs nothing and imports no YAML parser.
+Two settings are honoured only where a cloned project cannot write them — the user config file
+(or the real environment, never `.env`): `trust_project_base_urls: true` lets a project's
+`rlm_config.yaml`/`.env` set a cloud provider's base URL, and `allow_plain_http: true` allows
+plain-http base URLs for cloud providers on hosts other than this machine. A project file
+holding either is refused. This module only reports where each value came from; the resolver
+(`rlm_code.models.resolve`) applies the policy.
+
+Values are checked when read and, with the same function (`validate_settings`), before
+`set_user_setting` writes them: types, `provider/model` names, base URLs. API keys never go
+in these files. YAML anchors and aliases are refused (an alias bomb would expand without
+bound). Files are parsed lazily, on first use, so constructing a `ConfigManager` costs nothing
+and imports no YAML parser.
 """
 
 from __future__ import annotations
@@ -45,9 +55,9 @@ PROJECT_FILE_NAME = "rlm_config.yaml"
 USER_FILE_NAME = "config.yaml"
 KEY_STORE_NAME = "keys.json"
 CONFIG_DIR_ENV = "RLM_CODE_CONFIG_DIR"
-
-DEFAULT_OLLAMA_ENDPOINT = "http://localhost:11434"
-DEFAULT_OLLAMA_TIMEOUT = 120.0
+TRUST_PROJECT_URLS_ENV = "RLM_CODE_TRUST_PROJECT_URLS"
+ALLOW_PLAIN_HTTP_ENV = "RLM_CODE_ALLOW_PLAIN_HTTP"
+_TRUE = ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)
@@ -69,11 +79,36 @@ class RetrySettings:
 
 _SCHEMA: dict[str, Any] = {
     "default_model": str,
-    "ollama_endpoint": str,
     "providers": {"*": {"base_url": str}},
     "timeouts": {"connect": float, "read": float},
     "retries": {"max_attempts": int, "backoff_base": float, "backoff_max": float},
+    "trust_project_base_urls": bool,
+    "allow_plain_http": bool,
 }
+# Settings a project file may not hold: they relax what a project file may do.
+USER_ONLY = ("trust_project_base_urls", "allow_plain_http")
+
+
+def _schema() -> dict[str, Any]:
+    """The schema plus each registry row's top-level URL key (e.g. a legacy endpoint key)."""
+    from rlm_code.models.providers.registry import ProviderRegistry
+
+    schema = dict(_SCHEMA)
+    for spec in ProviderRegistry.default().list_providers():
+        if spec.config_url_key:
+            schema[spec.config_url_key] = str
+    return schema
+
+
+def _url_keys() -> dict[str, str]:
+    """Top-level URL key -> provider id, from the registry rows."""
+    from rlm_code.models.providers.registry import ProviderRegistry
+
+    return {
+        spec.config_url_key: spec.provider_id
+        for spec in ProviderRegistry.default().list_providers()
+        if spec.config_url_key
+    }
 
 
 def user_config_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -99,6 +134,14 @@ def _load_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
+        for event in yaml.parse(text, Loader=loader):  # linear: aliases are not expanded here
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                mark = event.start_mark
+                line = f":{mark.line + 1}" if mark is not None else ""
+                raise ConfigError(
+                    f"{path}{line}: YAML anchors and aliases (&name, *name) are not supported "
+                    "in config files; write the value out"
+                )
         node = yaml.compose(text, Loader=loader)
         data = yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
@@ -124,6 +167,10 @@ def _load_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
 
 
 def _coerce(value: Any, kind: type, where: str) -> Any:
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false")
+        return value
     if kind is str:
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{where}: expected a non-empty string")
@@ -158,9 +205,57 @@ def _check_provider_name(name: str, where: str) -> None:
     raise ConfigError(f"{where}: unknown provider 'providers.{name}'; {hint}")
 
 
-def _validate(
-    data: dict[str, Any], lines: dict[tuple[str, ...], int], path: Path, project: bool
+def _check_value(key_path: tuple[str, ...], value: Any, where: str) -> Any:
+    """Checks beyond the type: what `ask` and the resolver would otherwise trip over later."""
+    from rlm_code.core.exceptions import InvalidInputError
+    from rlm_code.core.urls import check_base_url, normalize_host_url
+    from rlm_code.models.providers.registry import ProviderRegistry
+
+    registry = ProviderRegistry.default()
+    name = ".".join(key_path)
+    if key_path == ("default_model",):
+        provider, slash, model = value.partition("/")
+        if any(ch.isspace() or not ch.isprintable() for ch in value):
+            raise ConfigError(f"{where}: '{name}' contains spaces or control characters")
+        if slash and (not provider or not model or model.endswith("/") or "//" in model):
+            raise ConfigError(f"{where}: '{name}' must be provider/model, e.g. vllm/my-model")
+        if slash and registry.get(provider) is None:
+            raise ConfigError(f"{where}: '{name}' names unknown provider '{provider}'")
+        return value
+    provider_id = None
+    if len(key_path) == 3 and key_path[0] == "providers" and key_path[2] == "base_url":
+        provider_id = key_path[1]
+    elif len(key_path) == 1:
+        provider_id = _url_keys().get(key_path[0])
+    spec = registry.get(provider_id) if provider_id else None
+    if spec is not None:
+        try:
+            url = value
+            if spec.host_form_port is not None:
+                url = normalize_host_url(value, spec.host_form_port, f"'{name}'")
+            check_base_url(url, f"'{name}'")
+        except InvalidInputError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    return value
+
+
+def validate_settings(
+    data: dict[str, Any],
+    path: Path,
+    lines: dict[tuple[str, ...], int] | None = None,
+    *,
+    project: bool = False,
 ) -> dict[str, Any]:
+    """Check a parsed config file; returns the cleaned settings or raises `ConfigError`.
+
+    The one rule for every config file, used when files are read and before
+    `set_user_setting` writes: known keys, the right types, `provider/model` names, parseable
+    base URLs, no API keys, and (in a project file) none of the user-only settings. Errors
+    name `path` and, when known, the line.
+    """
+    lines = lines or {}
+    schema = _schema()
+
     def where(key_path: tuple[str, ...]) -> str:
         line = lines.get(key_path)
         return f"{path}:{line}" if line else str(path)
@@ -179,6 +274,11 @@ def _validate(
                     )
                 if key_path == ("providers",):
                     _check_provider_name(str(key), where(sub_path))
+                if project and sub_path[0] in USER_ONLY:
+                    raise ConfigError(
+                        f"{where(sub_path)}: '{sub_path[0]}' is honoured only in the user config "
+                        "file, which a cloned project cannot write; remove it here"
+                    )
                 sub_schema = schema.get(str(key), schema.get("*"))
                 if sub_schema is None:
                     allowed = ", ".join(k for k in schema if k != "*")
@@ -188,11 +288,29 @@ def _validate(
                     )
                 result[str(key)] = check(sub, sub_schema, sub_path)
             return result
-        return _coerce(value, schema, f"{where(key_path)}: '{'.'.join(key_path)}'")
+        value = _coerce(value, schema, f"{where(key_path)}: '{'.'.join(key_path)}'")
+        return _check_value(key_path, value, where(key_path))
 
-    del project
-    checked: dict[str, Any] = check(data, _SCHEMA, ())
+    checked: dict[str, Any] = check(data, schema, ())
     return checked
+
+
+@dataclass(frozen=True)
+class _Layer:
+    """One parsed config file and whether it belongs to the project (untrusted) or the user."""
+
+    path: Path
+    project: bool
+    settings: dict[str, Any]
+
+
+def _lookup(settings: dict[str, Any], dotted_key: str) -> Any:
+    node: Any = settings
+    for part in dotted_key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
 
 
 class ConfigManager:
@@ -208,6 +326,7 @@ class ConfigManager:
         self._environ = environ
         self._lock = threading.Lock()
         self._merged: dict[str, Any] | None = None
+        self._layers: tuple[_Layer, ...] = ()
         self._dotenv: dict[str, str] | None = None
 
     def __repr__(self) -> str:
@@ -250,9 +369,13 @@ class ConfigManager:
         with self._lock:
             if self._merged is None:
                 layered: dict[str, Any] = {}
+                layers = []
                 for path, project in ((self.user_config_file, False), (self.project_file, True)):
                     data, lines = _load_yaml(path)
-                    _deep_merge(layered, _validate(data, lines, path, project))
+                    checked = validate_settings(data, path, lines, project=project)
+                    layers.append(_Layer(path, project, checked))
+                    _deep_merge(layered, checked)
+                self._layers = tuple(layers)
                 self._merged = layered
             return self._merged
 
@@ -260,28 +383,36 @@ class ConfigManager:
         """Forget cached files so the next read sees changes on disk."""
         with self._lock:
             self._merged = None
+            self._layers = ()
             self._dotenv = None
 
     def get_env(self, name: str) -> str | None:
         """An environment variable, else the project's `.env` value; blank counts as unset."""
+        return self.get_env_source(name)[0]
+
+    def get_env_source(self, name: str) -> tuple[str | None, str | None]:
+        """`(value, where)`: `where` is "environment" for the real environment, else the path of
+        the project's `.env` file (which a cloned project controls); `(None, None)` if unset."""
         value = self.environ.get(name)
         if value is not None and value.strip():
-            return value.strip()
+            return value.strip(), "environment"
         if self._dotenv is None:
             from rlm_code.core.dotenv import parse_dotenv
 
             self._dotenv = parse_dotenv(self.dotenv_file)
         value = self._dotenv.get(name)
-        return value.strip() if value and value.strip() else None
+        if value and value.strip():
+            return value.strip(), str(self.dotenv_file)
+        return None, None
+
+    def _env_flag(self, name: str) -> bool:
+        """A yes/no switch read from the real environment only (never from `.env`)."""
+        return self.environ.get(name, "").strip().lower() in _TRUE
 
     def get(self, dotted_key: str, default: Any = None) -> Any:
         """A merged file setting by dotted path, e.g. `get("timeouts.read")`."""
-        node: Any = self._settings()
-        for part in dotted_key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return default
-            node = node[part]
-        return node
+        value = _lookup(self._settings(), dotted_key)
+        return default if value is None else value
 
     # -- typed settings --------------------------------------------------------------------
 
@@ -291,18 +422,46 @@ class ConfigManager:
         value: str | None = self.get_env("RLM_CODE_MODEL") or self.get("default_model")
         return value
 
-    @property
-    def ollama_endpoint(self) -> str:
-        """Ollama's URL: `OLLAMA_HOST`, then the files, then http://localhost:11434."""
-        value = self.get_env("OLLAMA_HOST") or self.provider_base_url("ollama")
-        return normalize_ollama_host(value or DEFAULT_OLLAMA_ENDPOINT)
-
     def provider_base_url(self, provider_id: str) -> str | None:
         """A base URL set in the config files for one provider (env vars are the caller's)."""
-        url = self.get(f"providers.{provider_id}.base_url")
-        if url is None and provider_id == "ollama":
-            url = self.get("ollama_endpoint")
-        return str(url) if url else None
+        found = self.provider_base_url_source(provider_id)
+        return found[0] if found else None
+
+    def provider_base_url_source(
+        self, provider_id: str, *, include_project: bool = True
+    ) -> tuple[str, Path, bool] | None:
+        """`(url, file, from_project)` for the file that sets a provider's base URL: the project
+        file beats the user file; in each, `providers.<id>.base_url` beats the row's top-level
+        URL key. None when no file sets one (or only the project file, unless included)."""
+        self._settings()
+        url_keys = [k for k, pid in _url_keys().items() if pid == provider_id]
+        for layer in reversed(self._layers):
+            if layer.project and not include_project:
+                continue
+            for key in (f"providers.{provider_id}.base_url", *url_keys):
+                value = _lookup(layer.settings, key)
+                if value:
+                    return str(value), layer.path, layer.project
+        return None
+
+    @property
+    def trusts_project_urls(self) -> bool:
+        """The user let project files set cloud base URLs (`$RLM_CODE_TRUST_PROJECT_URLS=1` in
+        the real environment, or `trust_project_base_urls: true` in the user config)."""
+        return self._env_flag(TRUST_PROJECT_URLS_ENV) or self._user_flag("trust_project_base_urls")
+
+    @property
+    def allows_plain_http(self) -> bool:
+        """The user allowed plain-http cloud base URLs off this machine
+        (`$RLM_CODE_ALLOW_PLAIN_HTTP=1` in the real environment, or `allow_plain_http: true` in
+        the user config)."""
+        return self._env_flag(ALLOW_PLAIN_HTTP_ENV) or self._user_flag("allow_plain_http")
+
+    def _user_flag(self, key: str) -> bool:
+        self._settings()
+        return any(
+            _lookup(layer.settings, key) is True for layer in self._layers if not layer.project
+        )
 
     @property
     def timeouts(self) -> TimeoutSettings:
@@ -322,15 +481,10 @@ class ConfigManager:
             backoff_max=self.get("retries.backoff_max", defaults.backoff_max),
         )
 
-    @property
-    def ollama_timeout(self) -> float:
-        """Read timeout for Ollama: `OLLAMA_HTTP_TIMEOUT`, else an explicitly configured read
-        timeout (`RLM_CODE_READ_TIMEOUT` or `timeouts.read`), else 120 s (local models load
-        slowly)."""
-        value = self._number("OLLAMA_HTTP_TIMEOUT", None, None)
-        if value is None:  # an explicitly configured read timeout applies to Ollama too
-            value = self._number("RLM_CODE_READ_TIMEOUT", "timeouts.read", None)
-        return DEFAULT_OLLAMA_TIMEOUT if value is None else float(value)
+    def env_seconds(self, env_name: str) -> float | None:
+        """A positive number of seconds from an env var (or `.env`); None when unset."""
+        value = self._number(env_name, None, None)
+        return None if value is None else float(value)
 
     def _number(self, env_name: str, key: str | None, default: Any) -> Any:
         raw = self.get_env(env_name)
@@ -347,7 +501,9 @@ class ConfigManager:
     # -- writing (user config only) --------------------------------------------------------
 
     def set_user_setting(self, dotted_key: str, value: Any) -> Path:
-        """Write one setting to the user config file (validated first); returns the path."""
+        """Write one setting to the user config file, checked first by `validate_settings`
+        (the rules used when reading), so nothing stored can break a later read; returns the
+        path. Errors name the user config file."""
         import yaml
 
         path = self.user_config_file
@@ -360,43 +516,13 @@ class ConfigManager:
                 raise ConfigError(f"{path}: '{dotted_key}' runs through '{part}', which is a value")
             node = child
         node[parts[-1]] = value
-        _validate(data, {}, path, project=False)
+        validate_settings(data, path, project=False)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".yaml.tmp")
         tmp.write_text(yaml.safe_dump(data, sort_keys=True), encoding="utf-8")
         os.replace(tmp, path)
         self.reload()
         return path
-
-
-def normalize_ollama_host(value: str) -> str:
-    """Accept Ollama's own OLLAMA_HOST forms, as its client reads them.
-
-    `host`, `host:port`, `:port` and full URLs; no port means 11434, except after an explicit
-    `http://` (80) or `https://` (443); `0.0.0.0` (a bind address) means this machine.
-    """
-    from urllib.parse import urlsplit
-
-    raw = value.strip()
-    scheme, sep, hostport = raw.partition("://")
-    port = 11434
-    if not sep:
-        scheme, hostport = "http", raw
-    elif scheme == "http":
-        port = 80
-    elif scheme == "https":
-        port = 443
-    try:
-        split = urlsplit(f"{scheme}://{hostport}")
-        port = split.port or port
-    except ValueError:
-        raise ConfigError(f"OLLAMA_HOST: cannot parse {value!r} as host[:port] or a URL") from None
-    host = split.hostname or "127.0.0.1"
-    if host == "0.0.0.0":
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{scheme}://{host}:{port}{split.path.rstrip('/')}"
 
 
 def _deep_merge(target: dict[str, Any], source: dict[str, Any]) -> None:

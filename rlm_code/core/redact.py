@@ -30,13 +30,22 @@ _secrets: set[str] = set()
 _secret_re: re.Pattern[str] | None = None
 _shape_re: re.Pattern[str] | None = None
 
-# Shapes of credentials: provider key prefixes, bearer tokens, key headers and query values.
+# Shapes of credentials: provider key prefixes, bearer tokens, key headers, credential query
+# values and URL userinfo. Keys with a short prefix (`xai-`, `gsk_`, `AQ.`, ...) must be long
+# and hold a digit, so that hyphenated words such as `xai-compatible-endpoint` stay readable.
+_NEEDS_DIGIT = r"(?=[A-Za-z_\-\.]*[0-9])"
 _SHAPES = (
-    r"(?<![A-Za-z0-9])(?:sk-ant-|sk-proj-|sk-or-|sk-)[A-Za-z0-9_\-]{6,}"
+    r"(?P<key>(?<![A-Za-z0-9])(?:sk-ant-|sk-proj-|sk-or-|sk-)[A-Za-z0-9_\-]{6,}"
     r"|(?<![A-Za-z0-9])AIza[0-9A-Za-z_\-]{6,}"
-    r"|(?i:bearer)\s+[A-Za-z0-9_\-\.=:/+]{6,}"
-    r"|(?i:(?:x-api-key|x-goog-api-key|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9_\-\.]{6,}"
-    r"|(?<=[?&])key=[^&\s\"'#]+"
+    r"|(?<![A-Za-z0-9_])(?:gsk_|xai-|pplx-|csk-|fw_|nvapi-|hf_|r8_|sk_)"
+    + _NEEDS_DIGIT
+    + r"[A-Za-z0-9_\-]{16,}"
+    r"|(?<![A-Za-z0-9])AQ\." + _NEEDS_DIGIT + r"[A-Za-z0-9_\-\.]{16,})"
+    r"|(?P<bearer>(?i:bearer)\s+[A-Za-z0-9_\-\.=:/+]{6,})"
+    r"|(?P<header>(?i:(?:x-api-key|x-goog-api-key|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)"
+    r"[A-Za-z0-9_\-\.]{6,})"
+    r"|(?<=[?&])(?P<param>(?i:key|token|access_token|auth|password|sig))=[^&\s\"'#]+"
+    r"|(?P<userinfo>(?<=://)[^/\s@:?#\[\]]+:[^/\s@?#]*(?=@)|(?<=://)[^/\s@:?#]{6,}(?=@))"
 )
 
 _MIN_SECRET_LEN = 6  # shorter values would mask ordinary words
@@ -58,16 +67,17 @@ def register_secret(value: str | None) -> None:
 
 
 def _mask_match(match: re.Match[str]) -> str:
-    text = match.group(0)
-    lowered = text.lower()
-    if lowered.startswith("bearer"):
+    if match.group("bearer") is not None:
         return "Bearer " + MASK
-    if text.startswith("key="):
-        return "key=" + MASK
-    for sep in (":", "="):
-        head, found, _ = text.partition(sep)
-        if found and not lowered.startswith(("sk-", "aiza")):
-            return head + sep + " " + MASK
+    param = match.group("param")
+    if param is not None:
+        return param + "=" + MASK
+    header = match.group("header")
+    if header is not None:
+        for sep in (":", "="):
+            head, found, _ = header.partition(sep)
+            if found:
+                return head + sep + " " + MASK
     return MASK
 
 

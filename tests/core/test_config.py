@@ -12,16 +12,31 @@ from pathlib import Path
 import pytest
 
 from rlm_code.core.config import (
-    DEFAULT_OLLAMA_ENDPOINT,
     KEY_STORE_NAME,
     PROJECT_FILE_NAME,
     USER_FILE_NAME,
     ConfigManager,
-    normalize_ollama_host,
     user_config_dir,
 )
 from rlm_code.core.dotenv import parse_dotenv
 from rlm_code.core.exceptions import ConfigError
+from rlm_code.core.urls import normalize_host_url
+from rlm_code.models.providers.registry import ProviderRegistry
+from rlm_code.models.resolve import configured_base_url, read_timeout
+
+OLLAMA = ProviderRegistry.default().get("ollama")
+assert OLLAMA is not None
+DEFAULT_OLLAMA_ENDPOINT = OLLAMA.default_base_url
+
+
+def ollama_endpoint(cfg: ConfigManager) -> str:
+    """Ollama's URL as the resolver picks it (OLLAMA_HOST, the files, the row default)."""
+    return configured_base_url(cfg, OLLAMA)[0]
+
+
+def ollama_timeout(cfg: ConfigManager) -> float:
+    """Ollama's read timeout as the resolver picks it (its own variable, else the read one)."""
+    return read_timeout(cfg, OLLAMA)
 
 FAKE_KEY = "sk-test-config0123456789abcdef"
 
@@ -72,10 +87,10 @@ def layout(tmp_path: Path) -> Layout:
 def test_defaults_when_nothing_is_set(layout: Layout) -> None:
     cfg = layout.manager()
     assert cfg.default_model is None
-    assert cfg.ollama_endpoint == DEFAULT_OLLAMA_ENDPOINT == "http://localhost:11434"
+    assert ollama_endpoint(cfg) == DEFAULT_OLLAMA_ENDPOINT == "http://localhost:11434"
     assert (cfg.timeouts.connect, cfg.timeouts.read) == (10.0, 120.0)
     assert cfg.retries.max_attempts == 3
-    assert cfg.ollama_timeout == 120.0
+    assert ollama_timeout(cfg) == 120.0
     assert cfg.get("timeouts.read") is None
     assert cfg.get("nothing.here", "fallback") == "fallback"
 
@@ -106,12 +121,12 @@ def test_precedence_read_timeout(layout: Layout) -> None:
 
 def test_precedence_ollama_endpoint(layout: Layout) -> None:
     layout.write_user("ollama_endpoint: http://user-box:11434\n")
-    assert layout.manager().ollama_endpoint == "http://user-box:11434"
+    assert ollama_endpoint(layout.manager()) == "http://user-box:11434"
     layout.write_project("providers:\n  ollama:\n    base_url: http://project-box:11434\n")
-    assert layout.manager().ollama_endpoint == "http://project-box:11434"
+    assert ollama_endpoint(layout.manager()) == "http://project-box:11434"
     layout.write_dotenv("OLLAMA_HOST=dotenv-box\n")
-    assert layout.manager().ollama_endpoint == "http://dotenv-box:11434"
-    assert layout.manager(OLLAMA_HOST="env-box:9999").ollama_endpoint == "http://env-box:9999"
+    assert ollama_endpoint(layout.manager()) == "http://dotenv-box:11434"
+    assert ollama_endpoint(layout.manager(OLLAMA_HOST="env-box:9999")) == "http://env-box:9999"
 
 
 def test_retries_from_files_and_env(layout: Layout) -> None:
@@ -415,37 +430,37 @@ OLLAMA_HOSTS_DIVERGENT = [
 
 @pytest.mark.parametrize(("value", "expected"), OLLAMA_HOSTS + OLLAMA_HOSTS_DIVERGENT)
 def test_ollama_host_forms(layout: Layout, value: str, expected: str) -> None:
-    assert normalize_ollama_host(value) == expected
-    assert layout.manager(OLLAMA_HOST=value).ollama_endpoint == expected
+    assert normalize_host_url(value, 11434, "$OLLAMA_HOST") == expected
+    assert ollama_endpoint(layout.manager(OLLAMA_HOST=value)) == expected
 
 
 def test_ollama_endpoint_from_dotenv_and_file(layout: Layout) -> None:
     layout.write_project("ollama_endpoint: 0.0.0.0:11434\n")
-    assert layout.manager().ollama_endpoint == "http://127.0.0.1:11434"
+    assert ollama_endpoint(layout.manager()) == "http://127.0.0.1:11434"
     layout.write_dotenv("OLLAMA_HOST=gpu-box\n")
-    assert layout.manager().ollama_endpoint == "http://gpu-box:11434"
+    assert ollama_endpoint(layout.manager()) == "http://gpu-box:11434"
 
 
 def test_ollama_timeout_default_and_override(layout: Layout) -> None:
-    assert layout.manager().ollama_timeout == 120.0
-    assert layout.manager(OLLAMA_HTTP_TIMEOUT="300").ollama_timeout == 300.0
-    assert layout.manager(OLLAMA_HTTP_TIMEOUT=" 2.5 ").ollama_timeout == 2.5
+    assert ollama_timeout(layout.manager()) == 120.0
+    assert ollama_timeout(layout.manager(OLLAMA_HTTP_TIMEOUT="300")) == 300.0
+    assert ollama_timeout(layout.manager(OLLAMA_HTTP_TIMEOUT=" 2.5 ")) == 2.5
     layout.write_dotenv("OLLAMA_HTTP_TIMEOUT=45\n")
-    assert layout.manager().ollama_timeout == 45.0
-    assert layout.manager(OLLAMA_HTTP_TIMEOUT="").ollama_timeout == 45.0
+    assert ollama_timeout(layout.manager()) == 45.0
+    assert ollama_timeout(layout.manager(OLLAMA_HTTP_TIMEOUT="")) == 45.0
 
 
 def test_ollama_timeout_falls_back_to_a_configured_read_timeout(layout: Layout) -> None:
     layout.write_project("timeouts:\n  read: 7\n")
-    assert layout.manager().ollama_timeout == 7.0
-    assert layout.manager(RLM_CODE_READ_TIMEOUT="9").ollama_timeout == 9.0
-    assert layout.manager(OLLAMA_HTTP_TIMEOUT="300").ollama_timeout == 300.0
+    assert ollama_timeout(layout.manager()) == 7.0
+    assert ollama_timeout(layout.manager(RLM_CODE_READ_TIMEOUT="9")) == 9.0
+    assert ollama_timeout(layout.manager(OLLAMA_HTTP_TIMEOUT="300")) == 300.0
 
 
 @pytest.mark.parametrize("bad", ["abc", "0", "-5", "nan", "inf", "10s"])
 def test_ollama_timeout_invalid_value(layout: Layout, bad: str) -> None:
     with pytest.raises(ConfigError, match="OLLAMA_HTTP_TIMEOUT") as info:
-        layout.manager(OLLAMA_HTTP_TIMEOUT=bad).ollama_timeout  # noqa: B018
+        ollama_timeout(layout.manager(OLLAMA_HTTP_TIMEOUT=bad))  # noqa: B018
     assert repr(bad) in str(info.value)
 
 

@@ -188,19 +188,19 @@ def _resolve_url(spec: ProviderSpec, config: ConfigManager) -> tuple[str | None,
     if spec.base_url_env_var:
         value = config.get_env(spec.base_url_env_var)
         if value:
-            if spec.adapter_type == "ollama":
+            if spec.host_form_port is not None:
                 import contextlib
 
-                from rlm_code.core.config import normalize_ollama_host
-                from rlm_code.core.exceptions import ConfigError
+                from rlm_code.core.exceptions import InvalidInputError
+                from rlm_code.core.urls import normalize_host_url
 
                 # Unparsable: left as typed, and reported as an invalid URL rather than raised.
-                with contextlib.suppress(ConfigError):
-                    value = normalize_ollama_host(value)
+                with contextlib.suppress(InvalidInputError):
+                    value = normalize_host_url(value, spec.host_form_port, spec.base_url_env_var)
             return value, f"${spec.base_url_env_var}"
-    configured = config.provider_base_url(spec.provider_id)
-    if configured:
-        return configured, str(config.project_file)
+    found = config.provider_base_url_source(spec.provider_id)
+    if found is not None:
+        return found[0], str(found[1])
     return spec.default_base_url, "the registry default"
 
 

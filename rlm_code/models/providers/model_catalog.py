@@ -3,9 +3,15 @@
 `SUPERQODE_MODEL_CATALOG` takes priority over a `ProviderSpec.example_models` list. Keys are
 registry provider ids (a meta-test checks it); `get_superqode_models` also accepts aliases.
 The lists are the spec's curated lists, in the spec's order.
+
+This module looks aliases up in the registry; the registry never imports it (its rows carry
+their own example models), so the two do not import each other. The one list of a provider's
+curated models, as shown to users, is `rlm_code.models.resolve.curated_models`.
 """
 
 from __future__ import annotations
+
+from rlm_code.models.providers.registry import ProviderRegistry
 
 SUPERQODE_MODEL_CATALOG: dict[str, list[str]] = {
     "openai": [
@@ -97,8 +103,6 @@ def get_superqode_models(provider_id: str) -> list[str]:
     """Return a copy of the curated models of a provider id or alias; `[]` when it has none."""
     models = SUPERQODE_MODEL_CATALOG.get(provider_id) if isinstance(provider_id, str) else None
     if models is None:
-        from rlm_code.models.providers.registry import ProviderRegistry
-
         spec = ProviderRegistry.default().get(provider_id) if isinstance(provider_id, str) else None
         models = SUPERQODE_MODEL_CATALOG.get(spec.provider_id) if spec else None
     return list(models or [])

@@ -5,20 +5,27 @@ CLI tables, the README table, key lookup — is derived from those rows, never f
 hand-kept list. Adding a provider means adding a row (and, if it has one, its curated list in
 `model_catalog`).
 
+A provider's quirks are data on its row, read by the generic code in `rlm_code.models.resolve`
+and the adapters: the prefixes its keys start with and the other providers' keys that look
+alike, the host[:port] forms its URL variable accepts (Ollama's `OLLAMA_HOST`), the variable
+that sets its read timeout, a legacy top-level config key for its URL, capability flags, and
+— where behaviour is needed rather than data — a `hooks` module named by import path
+(`rlm_code.models.providers.opencode`). No other module branches on a provider id.
+
 Values the spec does not give were chosen from what the provider itself uses, and are marked
 `# not in spec` below: the default URLs of OpenAI, Anthropic and Gemini, the base-URL env vars
 of the cloud providers (the SDK's own variable where one exists, else `<NAME>_BASE_URL`), and
 the example models of SiliconFlow, Fireworks and the local servers.
 
-This module imports nothing beyond the standard library: it must stay cheap to import.
+This module imports nothing beyond the standard library: it must stay cheap to import. It
+does not import `model_catalog` either (that module looks names up here), so the cloud rows
+spell out their three example models; a test checks each is in the curated list.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
-
-from rlm_code.models.providers.model_catalog import SUPERQODE_MODEL_CATALOG
+from typing import Any, ClassVar
 
 ADAPTER_TYPES = ("ollama", "openai", "anthropic", "gemini", "openai_compatible")
 CONNECTION_TYPES = ("local", "byok")
@@ -41,6 +48,23 @@ class ProviderSpec:
     connection_type: str = "byok"
     category: str = "Other Labs"
     example_models: list[str] = field(default_factory=list)
+    # -- quirks, as data (not in spec) -----------------------------------------------------
+    # A key must start with one of these (checked before any network I/O); empty: any key.
+    key_prefixes: tuple[str, ...] = ()
+    # (prefix, whose key it is): another provider's key that would pass `key_prefixes`.
+    key_lookalikes: tuple[tuple[str, str], ...] = ()
+    # Set: the URL env var and config also take `host`, `host:port`, `:port` forms (as
+    # Ollama's OLLAMA_HOST does), with this port when none is given.
+    host_form_port: int | None = None
+    # A top-level config key meaning the same as `providers.<id>.base_url` (kept for users).
+    config_url_key: str | None = None
+    # An env var holding this provider's own read timeout in seconds (beats the global one).
+    read_timeout_env_var: str | None = None
+    # The server reports usage in streams when asked (`stream_options.include_usage`).
+    supports_stream_usage: bool = True
+    # Import path of a module with behaviour hooks (`choose_adapter`, `live_models`,
+    # `filter_models`); see `rlm_code.models.resolve`.
+    hooks: str | None = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -61,6 +85,7 @@ def _local(
     base_url_env_var: str,
     docs_url: str | None,
     example_models: list[str],
+    **quirks: Any,
 ) -> ProviderSpec:
     return ProviderSpec(
         provider_id=provider_id,
@@ -75,6 +100,7 @@ def _local(
         connection_type="local",
         category="Local",
         example_models=example_models,
+        **quirks,
     )
 
 
@@ -88,11 +114,10 @@ def _cloud(
     base_url_env_var: str,
     docs_url: str,
     category: str,
-    example_models: list[str] | None = None,
+    example_models: list[str],
     requires_api_key: bool = True,
+    **quirks: Any,
 ) -> ProviderSpec:
-    if example_models is None:
-        example_models = SUPERQODE_MODEL_CATALOG.get(provider_id, [])[:3]
     return ProviderSpec(
         provider_id=provider_id,
         display_name=display_name,
@@ -106,6 +131,7 @@ def _cloud(
         connection_type="byok",
         category=category,
         example_models=list(example_models),
+        **quirks,
     )
 
 
@@ -116,7 +142,9 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
     # ---- Local: no key -------------------------------------------------------------------------
     _local("ollama", "Ollama", "ollama", ["local-ollama"], "http://localhost:11434",
            "OLLAMA_HOST", "https://ollama.com",
-           ["qwen2.5-coder:7b", "llama3.2:3b", "gpt-oss:20b"]),
+           ["qwen2.5-coder:7b", "llama3.2:3b", "gpt-oss:20b"],
+           host_form_port=11434, config_url_key="ollama_endpoint",
+           read_timeout_env_var="OLLAMA_HTTP_TIMEOUT"),
     _local("lmstudio", "LM Studio", _OC, ["lm-studio"], "http://localhost:1234/v1",
            "LMSTUDIO_BASE_URL", "https://lmstudio.ai",
            ["qwen2.5-coder-7b-instruct", "llama-3.2-3b-instruct"]),  # not in spec
@@ -143,41 +171,53 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
     # ---- BYOK: US Labs -------------------------------------------------------------------------
     _cloud("openai", "OpenAI", "openai", ["gpt"], ["OPENAI_API_KEY"],
            "https://api.openai.com/v1", "OPENAI_API_BASE",  # default URL not in spec
-           "https://platform.openai.com/", "US Labs", ["gpt-5", "gpt-4o", "gpt-4o-mini"]),
+           "https://platform.openai.com/", "US Labs", ["gpt-5", "gpt-4o", "gpt-4o-mini"],
+           key_prefixes=("sk-",), key_lookalikes=(("sk-ant-", "Anthropic"),)),
     _cloud("anthropic", "Anthropic", "anthropic", ["claude"], ["ANTHROPIC_API_KEY"],
            "https://api.anthropic.com", "ANTHROPIC_BASE_URL",  # not in spec: the SDK's own
-           "https://console.anthropic.com", "US Labs"),
+           "https://console.anthropic.com", "US Labs",
+           ["claude-opus-4-6", "claude-opus-4-5-20251101", "claude-sonnet-4-5-20250929"],
+           key_prefixes=("sk-ant-",)),
     _cloud("gemini", "Google Gemini", "gemini", ["google"], ["GEMINI_API_KEY", "GOOGLE_API_KEY"],
            "https://generativelanguage.googleapis.com",
            "GOOGLE_GEMINI_BASE_URL",  # not in spec: the google-genai SDK's own
-           "https://aistudio.google.com", "US Labs"),
+           "https://aistudio.google.com", "US Labs",
+           ["gemini-3-pro-preview", "gemini-3-flash-preview", "gemini-2.5-pro"],
+           key_prefixes=("AIza", "AQ.")),  # AQ.: Google's newer key format
     _cloud("xai", "xAI", _OC, [], ["XAI_API_KEY"], "https://api.x.ai/v1",
-           "XAI_BASE_URL", "https://console.x.ai", "US Labs"),
+           "XAI_BASE_URL", "https://console.x.ai", "US Labs", ["grok-3", "grok-3-mini", "grok-2"]),
     _cloud("perplexity", "Perplexity", _OC, [], ["PERPLEXITY_API_KEY", "PPLX_API_KEY"],
            "https://api.perplexity.ai", "PERPLEXITY_BASE_URL", "https://docs.perplexity.ai",
-           "US Labs"),
+           "US Labs", ["sonar-pro", "sonar", "sonar-reasoning"]),
     # ---- BYOK: China Labs ----------------------------------------------------------------------
     _cloud("deepseek", "DeepSeek", _OC, [], ["DEEPSEEK_API_KEY"], "https://api.deepseek.com/v1",
-           "DEEPSEEK_BASE_URL", "https://platform.deepseek.com", "China Labs"),
+           "DEEPSEEK_BASE_URL", "https://platform.deepseek.com", "China Labs",
+           ["deepseek-ai/DeepSeek-V3.2", "deepseek-ai/DeepSeek-R1", "deepseek-chat"]),
     _cloud("moonshot", "Moonshot (Kimi)", _OC, ["kimi"], ["MOONSHOT_API_KEY", "KIMI_API_KEY"],
            "https://api.moonshot.ai/v1", "MOONSHOT_BASE_URL", "https://platform.moonshot.cn",
-           "China Labs"),
+           "China Labs", ["moonshot-v1-128k", "moonshot-v1-32k", "moonshot-v1-8k"]),
     _cloud("alibaba", "Alibaba (DashScope / Qwen)", _OC, ["qwen", "dashscope"],
            ["DASHSCOPE_API_KEY", "QWEN_API_KEY"],
            "https://dashscope-intl.aliyuncs.com/compatible-mode/v1", "DASHSCOPE_BASE_URL",
-           "https://dashscope.aliyun.com", "China Labs"),
+           "https://dashscope.aliyun.com", "China Labs", ["qwen-max", "qwen-plus", "qwen-turbo"]),
     # ---- BYOK: Model Hosts ---------------------------------------------------------------------
     _cloud("openrouter", "OpenRouter", _OC, [], ["OPENROUTER_API_KEY"],
            "https://openrouter.ai/api/v1", "OPENROUTER_BASE_URL", "https://openrouter.ai",
-           "Model Hosts"),
+           "Model Hosts",
+           ["anthropic/claude-sonnet-4", "openai/gpt-4o", "google/gemini-2.0-flash"]),
     _cloud("opencode", "OpenCode Zen", _OC, ["opencode-zen"], ["OPENCODE_API_KEY"],
            "https://api.opencode.ai/v1", "OPENCODE_BASE_URL", "https://opencode.ai",
-           "Model Hosts", requires_api_key=False),  # keyless mode: free models need no key
+           "Model Hosts", ["glm-4.7-free", "grok-code", "kimi-k2.5-free"],
+           requires_api_key=False,  # keyless mode: free models need no key
+           hooks="rlm_code.models.providers.opencode"),
     _cloud("groq", "Groq", _OC, [], ["GROQ_API_KEY"], "https://api.groq.com/openai/v1",
-           "GROQ_BASE_URL", "https://console.groq.com", "Model Hosts"),
+           "GROQ_BASE_URL", "https://console.groq.com", "Model Hosts",
+           ["llama-3.3-70b-versatile", "llama-3.1-8b-instant", "mixtral-8x7b-32768"]),
     _cloud("together", "Together AI", _OC, ["togetherai"],
            ["TOGETHER_API_KEY", "TOGETHERAI_API_KEY"], "https://api.together.xyz/v1",
-           "TOGETHER_BASE_URL", "https://api.together.xyz", "Model Hosts"),
+           "TOGETHER_BASE_URL", "https://api.together.xyz", "Model Hosts",
+           ["meta-llama/Llama-3.3-70B-Instruct-Turbo", "Qwen/Qwen2.5-Coder-32B-Instruct",
+            "deepseek-ai/DeepSeek-R1"]),
     _cloud("siliconflow", "SiliconFlow", _OC, ["silicon-flow"],
            ["SILICONFLOW_API_KEY", "SILICON_API_KEY"], "https://api.siliconflow.cn/v1",
            "SILICONFLOW_BASE_URL", "https://siliconflow.cn", "Model Hosts",
@@ -190,10 +230,12 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
             "accounts/fireworks/models/deepseek-v3",
             "accounts/fireworks/models/qwen2p5-coder-32b-instruct"]),  # not in spec
     _cloud("cerebras", "Cerebras", _OC, [], ["CEREBRAS_API_KEY"], "https://api.cerebras.ai/v1",
-           "CEREBRAS_BASE_URL", "https://cloud.cerebras.ai", "Model Hosts"),
+           "CEREBRAS_BASE_URL", "https://cloud.cerebras.ai", "Model Hosts",
+           ["llama-3.3-70b", "qwen-3-coder-480b"]),
     # ---- BYOK: Other Labs ----------------------------------------------------------------------
     _cloud("mistral", "Mistral AI", _OC, [], ["MISTRAL_API_KEY"], "https://api.mistral.ai/v1",
-           "MISTRAL_BASE_URL", "https://console.mistral.ai", "Other Labs"),
+           "MISTRAL_BASE_URL", "https://console.mistral.ai", "Other Labs",
+           ["mistral-large-2411", "mistral-medium-2505", "mistral-nemo"]),
 )
 # fmt: on
 
