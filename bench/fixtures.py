@@ -15,6 +15,8 @@ server side costs the same for every contender and is as cheap as it gets:
 | POST /stream/v1[beta]/models/M:streamGenerateContent | Gemini SSE, 200 events              |
 | GET  /api/tags, POST /api/chat                        | Ollama model list, chat answer      |
 | POST /stream/api/chat                                 | Ollama NDJSON, 200 lines + done     |
+| POST /line40/v1/chat/completions (and /line15/...)    | SSE: one 40 MB (15 MB) content line |
+| GET  [/PREFIX]/v1/models                              | OpenAI model list (connect check)   |
 
 A POST to a static file is answered 405 by nginx's static module; `error_page 405 =200 $uri`
 turns that into an internal GET of the same file, answered 200. Small JSON answers are inlined
@@ -35,6 +37,10 @@ PROMPT = "Write one short sentence about benchmarks."
 REPLY = "Benchmarks measure what you ran, on the machine you ran it on, and nothing more."
 USAGE = {"prompt_tokens": 14, "completion_tokens": 17, "total_tokens": 31}
 CREATED = 1_700_000_000
+# Streams whose one content chunk is a single SSE line of this many characters (issue 10.9):
+# 40 MB is over rlm-code's 16 MiB line cap (refused, typed), 15 MB is under it.
+LONG_LINES = {"line40": 40_000_000, "line15": 15_000_000}
+LONG_LINE_CHAR = "x"
 
 
 def _dumps(obj: object) -> str:
@@ -100,6 +106,27 @@ def openai_stream() -> str:
         }
     )
     return "".join(f"data: {_dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+
+
+def long_line_stream(size: int) -> str:
+    """An OpenAI stream whose one content chunk carries `size` characters on one line."""
+    base = {
+        "id": "chatcmpl-bench0000000000000000000000",
+        "object": "chat.completion.chunk",
+        "created": CREATED,
+        "model": MODEL,
+    }
+    role = {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+    text = {"index": 0, "delta": {"content": LONG_LINE_CHAR * size}, "finish_reason": None}
+    stop = {"index": 0, "delta": {}, "finish_reason": "stop"}
+    events = [{**base, "choices": [choice]} for choice in (role, text, stop)]
+    return "".join(f"data: {_dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+
+
+def openai_models() -> str:
+    return _dumps(
+        {"object": "list", "data": [{"id": MODEL, "object": "model", "created": CREATED}]}
+    )
 
 
 def anthropic_message() -> str:
@@ -274,6 +301,14 @@ http {{
         root {dir}/www;
         error_page 405 =200 $uri;
 
+        location ~ ^(/[a-z0-9]+)?/v1/models$ {{
+            default_type application/json;
+            return 200 {openai_models};
+        }}
+        location ~ ^/(line[0-9]+)/v1/chat/completions$ {{
+            default_type text/event-stream;
+            alias {dir}/www/$1.sse;
+        }}
         location = /v1/chat/completions {{
             default_type application/json;
             return 200 {openai_json};
@@ -329,12 +364,15 @@ def write(directory: Path, port: int) -> None:
         "gemini_stream.sse": gemini_stream(),
         "ollama_stream.ndjson": ollama_stream(),
     }
+    for name, size in LONG_LINES.items():
+        files[f"{name}.sse"] = long_line_stream(size)
     for name, body in files.items():
         (www / name).write_text(body, encoding="utf-8")
     conf = NGINX_CONF.format(
         dir=directory,
         port=port,
         openai_json=_inline(openai_completion()),
+        openai_models=_inline(openai_models()),
         anthropic_json=_inline(anthropic_message()),
         gemini_json=_inline(gemini_response()),
         ollama_tags=_inline(ollama_tags()),

@@ -28,8 +28,13 @@ from typing import Any, TypeVar
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+import fixtures  # noqa: E402
+import startup  # noqa: E402
+
 CONTENDERS = HERE / "contenders.py"
 BENCHMARKS_MD = REPO / "BENCHMARKS.md"
+STARTUP_KEYS = {"pass", "help", "user_httpx2", "user_ours"}
 START_MARK = "<!-- bench:results:start -->"
 END_MARK = "<!-- bench:results:end -->"
 
@@ -153,6 +158,30 @@ def build_cases(quick: bool) -> list[Case]:
             target=1.5,
         ),
         *sdk_cases,
+        *[
+            Case(
+                key,
+                f"8. One {size / 1e6:g} MB SSE line (openai_compatible adapter)",
+                "stream with one long line",
+                "openai",
+                [
+                    Contender("openai", "`openai` SDK, `stream=True` (baseline)"),
+                    Contender("httpx2", "bare `httpx2` `iter_lines` + `json.loads`"),
+                    Contender(
+                        "ours",
+                        "ours: `stream_response`"
+                        + (
+                            " (refused: typed `ResponseFormatError`, 16 MiB line cap)"
+                            if size > 16 * 1024 * 1024
+                            else ""
+                        ),
+                    ),
+                ],
+                n=max(1, n(5)),
+                warmup=1,
+            )
+            for key, size in fixtures.LONG_LINES.items()
+        ],
         Case(
             "ollama",
             "Extra: Ollama `/api/chat`, sequential (for information)",
@@ -308,20 +337,23 @@ class Runner:
 
     # -- cold start ---------------------------------------------------------------------------
 
-    def cold_start(self, runs: int, slow_runs: int, ours_venv: Path, old_venv: Path) -> dict:
-        """Whole-process start-up times, interleaved; median wall time in ms."""
+    def cold_start(
+        self,
+        runs: int,
+        slow_runs: int,
+        ours_venv: Path,
+        old_venv: Path,
+        keys: set[str] | None = None,
+    ) -> dict:
+        """Whole-process start-up times, interleaved; median wall time in ms.
+
+        `keys` keeps only those commands (`--only startup`: the user start-up pair, `python -c
+        pass` and `rlm-code --help`).
+        """
         ours_py = str(ours_venv / "bin" / "python")
         old_py = str(old_venv / "bin" / "python")
         commands: list[tuple[str, str, list[str], bytes | None, int, str | None]] = [
             ("pass", "`python -c pass` (baseline)", [ours_py, "-c", "pass"], None, runs, None),
-            (
-                "import",
-                "`python -c 'import rlm_code.models.llm_connector'`",
-                [ours_py, "-c", "import rlm_code.models.llm_connector"],
-                None,
-                runs,
-                None,
-            ),
             (
                 "help",
                 "`rlm-code --help`",
@@ -395,6 +427,11 @@ class Runner:
                 old_skip,
             )
         )
+        for key, label, argv in reversed(startup.user_commands(ours_py, self.port)):
+            problem = startup.check_reply(argv, self.env, self.cwd)
+            commands.insert(2, (key, label, argv, None, runs, problem))
+        if keys is not None:
+            commands = [command for command in commands if command[0] in keys]
         print(f"[bench] cold start: {len(commands)} commands x {runs} runs", flush=True)
         results: dict[str, dict[str, Any]] = {}
         active = []
@@ -420,6 +457,10 @@ class Runner:
                     slot["runs"].append(seconds * 1000)
                     slot["by_round"][r] = seconds * 1000
         summarize(results, "pass", "ms")
+        if "user_ours" in results and "user_httpx2" in results:
+            ratio = startup.paired_ratio(results["user_ours"], results["user_httpx2"])
+            if ratio is not None:
+                results["user_ours"]["ratio_vs_httpx2"] = ratio
         return results
 
     def _time_command(self, cmd: list[str], stdin: bytes | None) -> tuple[float, str | None]:
@@ -579,8 +620,22 @@ def render_targets(
             skipped = f"skipped: {why_not(ours, base)}"
             out.append(row(case.title, skipped, "", target, "not measured"))
     base_ms = cold.get("pass", {}).get("median_ms")
-    for key, target_ratio in (("import", 3.0), ("help", 4.0), ("shell", 4.0)):
+    user, user_base = cold.get("user_ours", {}), cold.get("user_httpx2", {})
+    title = "5. Start-up as a user feels it: connect + one reply, whole process"
+    target = f"<= {startup.USER_TARGET:g}x"
+    if "ratio_vs_httpx2" in user:
+        versus = (
+            f"{user['median_ms']:.1f} ms vs {user_base['median_ms']:.1f} ms "
+            "(bare `httpx2` script, same request)"
+        )
+        ratio = user["ratio_vs_httpx2"]
+        out.append(row(title, versus, f"{ratio:.2f}x", target, verdict(ratio, startup.USER_TARGET)))
+    elif cold:
+        out.append(row(title, f"skipped: {why_not(user, user_base)}", "", target, "not measured"))
+    for key, target_ratio in (("help", 4.0), ("shell", 4.0)):
         slot = cold.get(key, {})
+        if not slot:
+            continue
         title = f"5. Cold start: {slot.get('label', key)}"
         target = f"<= {target_ratio:g}x"
         if "ratio" in slot:
@@ -634,18 +689,29 @@ def render_case(case: Case) -> list[str]:
 
 def render_cold(cold: dict[str, dict[str, Any]]) -> list[str]:
     out = ["### 5. Cold start (whole processes)", ""]
-    out.append("Wall time from spawn to exit, median over interleaved runs (2 warm-up runs each).")
+    out.append(
+        "Wall time from spawn to exit, median over interleaved runs (2 warm-up runs each). "
+        "The two user start-up rows are `python -c` scripts (`bench/startup.py`) that print the "
+        "reply of one request to nginx; ours also makes the connect-time `/v1/models` check."
+    )
     out.append("")
-    out.append(row("command", "median", "x `python -c pass`", "runs (min - max)"))
-    out.append(row("---", "---:", "---:", "---:"))
-    for slot in cold.values():
+    out.append(
+        row("command", "median", "x `python -c pass`", "x bare `httpx2` script", "runs (min - max)")
+    )
+    out.append(row("---", "---:", "---:", "---:", "---:"))
+    for key, slot in cold.items():
         if "median_ms" in slot:
             runs = slot["runs"]
             spread = f"{min(runs):.1f} - {max(runs):.1f} ms ({len(runs)})"
             ratio = f"{slot.get('ratio', 0):.2f}x"
-            out.append(row(slot["label"], f"{slot['median_ms']:.1f} ms", ratio, spread))
+            versus = ""
+            if key == "user_httpx2":
+                versus = "1.00x"
+            elif "ratio_vs_httpx2" in slot:
+                versus = f"{slot['ratio_vs_httpx2']:.2f}x"
+            out.append(row(slot["label"], f"{slot['median_ms']:.1f} ms", ratio, versus, spread))
         else:
-            out.append(row(slot["label"], f"n/a: {why_not(slot)}", "", ""))
+            out.append(row(slot["label"], f"n/a: {why_not(slot)}", "", "", ""))
     out.append("")
     return out
 
@@ -759,7 +825,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--cold-runs", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="counts / 10, 2 rounds: a smoke test")
-    parser.add_argument("--only", default="", help="comma-separated case keys (debugging)")
+    parser.add_argument(
+        "--only",
+        default=os.environ.get("BENCH_ONLY", ""),
+        help=(
+            "comma-separated case keys (seq, stream, async, sdk_openai, ..., line40, line15, "
+            "ollama, cold, startup, discover, memory); default $BENCH_ONLY, else every case"
+        ),
+    )
     parser.add_argument("--no-write", action="store_true", help="do not touch BENCHMARKS.md")
     parser.add_argument("--command", default="bash bench/run.sh")
     parser.add_argument("--started", type=float, default=None, help="epoch seconds of run.sh start")
@@ -780,9 +853,10 @@ def main() -> None:
         for case in cases:
             runner.run_case(case, rounds)
         cold: dict[str, dict[str, Any]] = {}
-        if not only or "cold" in only:
+        if not only or "cold" in only or "startup" in only:
+            keys = None if not only or "cold" in only else STARTUP_KEYS
             cold = runner.cold_start(
-                cold_runs, max(3, cold_runs // 4), Path(args.ours_venv), Path(args.old_venv)
+                cold_runs, max(3, cold_runs // 4), Path(args.ours_venv), Path(args.old_venv), keys
             )
         discover: dict[str, dict[str, Any]] = {}
         if not only or "discover" in only:
