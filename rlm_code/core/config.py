@@ -38,6 +38,7 @@ and imports no YAML parser.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import threading
@@ -374,7 +375,7 @@ class ConfigManager:
                     data, lines = _load_yaml(path)
                     checked = validate_settings(data, path, lines, project=project)
                     layers.append(_Layer(path, project, checked))
-                    _deep_merge(layered, checked)
+                    _deep_merge(layered, copy.deepcopy(checked))  # layers stay unmerged
                 self._layers = tuple(layers)
                 self._merged = layered
             return self._merged

@@ -38,6 +38,7 @@ def ollama_timeout(cfg: ConfigManager) -> float:
     """Ollama's read timeout as the resolver picks it (its own variable, else the read one)."""
     return read_timeout(cfg, OLLAMA)
 
+
 FAKE_KEY = "sk-test-config0123456789abcdef"
 
 
@@ -460,7 +461,7 @@ def test_ollama_timeout_falls_back_to_a_configured_read_timeout(layout: Layout) 
 @pytest.mark.parametrize("bad", ["abc", "0", "-5", "nan", "inf", "10s"])
 def test_ollama_timeout_invalid_value(layout: Layout, bad: str) -> None:
     with pytest.raises(ConfigError, match="OLLAMA_HTTP_TIMEOUT") as info:
-        ollama_timeout(layout.manager(OLLAMA_HTTP_TIMEOUT=bad))  # noqa: B018
+        ollama_timeout(layout.manager(OLLAMA_HTTP_TIMEOUT=bad))
     assert repr(bad) in str(info.value)
 
 
@@ -522,3 +523,97 @@ def test_set_user_setting_validates_before_writing(layout: Layout, key: str, val
 def test_set_user_setting_leaves_no_temp_file(layout: Layout) -> None:
     layout.manager().set_user_setting("timeouts.connect", 7)
     assert [p.name for p in layout.user_dir.iterdir()] == [USER_FILE_NAME]
+
+
+# -- hostile and invalid values (issue 10.12, 10.13) ---------------------------------------
+
+ALIAS_BOMB = """\
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+@pytest.mark.parametrize("which", ["user", "project"])
+def test_yaml_alias_bomb_is_refused_naming_the_file(layout: Layout, which: str) -> None:
+    path = layout.write_user(ALIAS_BOMB) if which == "user" else layout.write_project(ALIAS_BOMB)
+    with pytest.raises(ConfigError, match="anchors and aliases") as info:
+        layout.manager().get("default_model")
+    assert f"{path}:1:" in str(info.value)
+
+
+def test_a_single_alias_is_refused_too(layout: Layout) -> None:
+    path = layout.write_project("timeouts: &t {read: 5}\nretries: {max_attempts: 2}\n")
+    with pytest.raises(ConfigError, match="anchors and aliases") as info:
+        layout.manager().timeouts  # noqa: B018
+    assert f"{path}:1:" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("ollama_endpoint", "http://[bad", "ollama_endpoint"),
+        ("ollama_endpoint", "gpu box:11434", "ollama_endpoint"),
+        ("providers.vllm.base_url", "http://gpu:99999/v1", "providers.vllm.base_url"),
+        ("providers.vllm.base_url", "gpu-box:8000", "providers.vllm.base_url"),
+        ("default_model", "nope/model", "unknown provider"),
+        ("default_model", "ollama/two words", "spaces"),
+        ("default_model", "ollama/", "provider/model"),
+        ("timeouts.read", float("inf"), "timeouts.read"),
+        ("trust_project_base_urls", "yes", "true or false"),
+    ],
+)
+def test_set_user_setting_refuses_what_a_later_read_would_refuse(
+    layout: Layout, key: str, value: object, words: str
+) -> None:
+    layout.write_user("timeouts:\n  connect: 5\n")
+    before = layout.user_file.read_text()
+    with pytest.raises(ConfigError) as info:
+        layout.manager().set_user_setting(key, value)
+    message = str(info.value)
+    assert words in message
+    assert message.startswith(str(layout.user_file)), "the error names the user config file"
+    assert layout.user_file.read_text() == before
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("ollama_endpoint: 'http://[bad'\n", 1),
+        ("providers:\n  lmstudio:\n    base_url: http://h:70000/v1\n", 3),
+        ("default_model: nope/model\n", 1),
+    ],
+)
+def test_bad_values_on_read_name_the_file_they_are_in(layout: Layout, text: str, line: int) -> None:
+    path = layout.write_user(text)  # the user file, not the project file
+    with pytest.raises(ConfigError) as info:
+        layout.manager().get("default_model")
+    assert str(info.value).startswith(f"{path}:{line}:")
+
+
+def test_set_user_setting_round_trips_valid_values(layout: Layout) -> None:
+    cfg = layout.manager()
+    cfg.set_user_setting("ollama_endpoint", "gpu-box:11434")
+    cfg.set_user_setting("providers.vllm.base_url", "http://gpu:8000/v1")
+    cfg.set_user_setting("trust_project_base_urls", True)
+    fresh = layout.manager()
+    assert ollama_endpoint(fresh) == "http://gpu-box:11434"
+    assert fresh.provider_base_url("vllm") == "http://gpu:8000/v1"
+    assert fresh.trusts_project_urls
+
+
+def test_config_module_names_no_provider() -> None:
+    import rlm_code.core.config as config_module
+
+    source = Path(config_module.__file__).read_text(encoding="utf-8").lower()
+    for spec in ProviderRegistry.default().list_providers():
+        if spec.provider_id in ("openai-compatible",):
+            continue
+        assert f'"{spec.provider_id}"' not in source, spec.provider_id
+    assert "ollama" not in source

@@ -138,3 +138,79 @@ def test_config_manager_key_store_lives_in_user_config_dir(tmp_path: Path) -> No
     assert (tmp_path / "u" / "keys.json").is_file()
     assert not (tmp_path / "project").exists()
     assert cfg.key_store.get("openai") == OPENAI_KEY
+
+
+# -- a hostile file system (issue 10.10, 10.23) --------------------------------------------
+
+
+def test_symlinked_store_is_refused_not_followed(store: KeyStore, tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.json"
+    target.write_text(json.dumps({"openai": OPENAI_KEY}))
+    target.chmod(0o600)
+    store.path.parent.mkdir(mode=0o700)
+    store.path.symlink_to(target)
+    for action in (lambda: store.get("openai"), lambda: store.set("groq", OPENAI_KEY)):
+        with pytest.raises(ConfigError, match="symlink") as info:
+            action()
+        assert str(store.path) in str(info.value)
+    assert json.loads(target.read_text()) == {"openai": OPENAI_KEY}, "the target is untouched"
+
+
+def test_fifo_store_is_refused_without_blocking(store: KeyStore) -> None:
+    store.path.parent.mkdir(mode=0o700)
+    os.mkfifo(store.path, 0o600)
+    # A blocking open of a FIFO with no writer would hang this test forever.
+    with pytest.raises(ConfigError, match="not a regular file"):
+        store.get("openai")
+    with pytest.raises(ConfigError, match="not a regular file"):
+        store.set("openai", OPENAI_KEY)
+
+
+def test_directory_in_place_of_the_store_is_refused(store: KeyStore) -> None:
+    store.path.mkdir(parents=True)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        store.providers()
+
+
+def test_world_writable_config_dir_is_refused(store: KeyStore) -> None:
+    store.set("openai", OPENAI_KEY)
+    store.path.parent.chmod(0o777)
+    try:
+        for action in (lambda: store.get("openai"), lambda: store.set("x", OPENAI_KEY)):
+            with pytest.raises(ConfigError, match="writable by every user") as info:
+                action()
+            assert "chmod 700" in str(info.value)
+    finally:
+        store.path.parent.chmod(0o700)
+    assert store.get("openai") == OPENAI_KEY
+
+
+_SET_KEY = """
+import sys
+from pathlib import Path
+from rlm_code.core.keystore import KeyStore
+KeyStore(Path(sys.argv[1])).set(sys.argv[2], sys.argv[3])
+"""
+
+
+def test_concurrent_writers_lose_no_key(store: KeyStore) -> None:
+    import subprocess
+    import sys
+
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _SET_KEY,
+                str(store.path),
+                f"p{i}",
+                f"sk-test-conc{i:02d}-abcdef",
+            ]
+        )
+        for i in range(10)
+    ]
+    assert [p.wait(timeout=60) for p in procs] == [0] * 10
+    assert store.providers() == sorted(f"p{i}" for i in range(10))
+    assert all(store.get(f"p{i}") == f"sk-test-conc{i:02d}-abcdef" for i in range(10))
+    assert [p.name for p in store.path.parent.iterdir()] == ["keys.json"]

@@ -152,3 +152,49 @@ def test_filter_survives_a_broken_format_string() -> None:
                                None)  # fmt: skip
     assert RedactingFilter().filter(record) is True
     assert KEY not in record.getMessage()
+
+
+# -- other providers' key shapes and URL credentials (issue 11 compat, 10.6) ---------------
+
+OTHER_SHAPES = [
+    ("groq gsk_test0123456789abcdefABCDEF end", "gsk_test0123456789abcdefABCDEF"),
+    ("xai-test0123456789abcdefABCDEF", "xai-test0123456789abcdefABCDEF"),
+    ("key=pplx-test0123456789abcdefABCD;", "pplx-test0123456789abcdefABCD"),
+    ("gemini AQ.Ab8RN6test0123456789abcdef", "AQ.Ab8RN6test0123456789abcdef"),
+    ("cerebras csk-test0123456789abcdefghij", "csk-test0123456789abcdefghij"),
+    ("sk-or-v1-0123456789abcdef0123456789", "0123456789abcdef0123456789"),
+    ("http://alice:s3cret-pass@proxy.example:8080/v1", "s3cret-pass"),
+    ("https://ghp_token0123456789@git.example/x", "ghp_token0123456789"),
+    ("GET /v1?alt=sse&token=tok0123456789xyz", "tok0123456789xyz"),
+    ("GET /v1?access_token=tok0123456789xyz&x=1", "tok0123456789xyz"),
+    ("GET /v1?password=hunter2hunter2", "hunter2hunter2"),
+]
+
+
+@pytest.mark.parametrize(("text", "secret"), OTHER_SHAPES, ids=[s[0][:28] for s in OTHER_SHAPES])
+def test_other_provider_key_shapes_and_url_credentials(text: str, secret: str) -> None:
+    out = redact(text)
+    assert secret not in out
+    assert MASK in out
+
+
+def test_url_userinfo_keeps_the_host_and_query_names() -> None:
+    out = redact("http://alice:s3cret-pass@proxy.example:8080/v1?token=abc123def&alt=sse")
+    assert out == f"http://{MASK}@proxy.example:8080/v1?token={MASK}&alt=sse"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "xai-compatible-endpoint-settings",
+        "the gsk_ prefix",
+        "pplx-api documentation page",
+        "AQ.this-is-just-words-here",
+        "ssh://git@github.com/org/repo",
+        "http://localhost:8080/v1?alt=sse&stream=true",
+        "monkey=bananas token",
+        "https://api.x.ai/v1",
+    ],
+)
+def test_ordinary_words_near_new_shapes_are_untouched(text: str) -> None:
+    assert redact(text) == text
