@@ -99,7 +99,10 @@ def check_request_parts(provider: str, base_url: str, headers: Mapping[str, str]
         url = httpx2.URL(base_url)
         for value in headers.values():
             value.encode("ascii")
-    if url.scheme not in ("http", "https") or not url.host:
+    unsafe = any(c in base_url for c in " \t") or any(
+        c in v for v in (base_url, *headers.values()) for c in "\r\n\0"
+    )
+    if unsafe or url.scheme not in ("http", "https") or not url.host:
         raise_mapped(invalid_request(provider, ValueError("not an http(s) URL")))
 
 

@@ -422,7 +422,7 @@ def httpx_errors(
     def mapper(exc: BaseException) -> ModelError:
         if deadline is not None and deadline.at is not None and deadline.passed:
             return deadline.error(provider)
-        if isinstance(exc, httpx2.InvalidURL | httpx2.UnsupportedProtocol | _BAD_INPUT):
+        if isinstance(exc, (httpx2.InvalidURL, httpx2.UnsupportedProtocol, *_BAD_INPUT)):
             return invalid_request(provider, exc)
         return map_httpx_error(
             httpx2, provider, exc, where, timeouts, read_timeout, answering=answering
