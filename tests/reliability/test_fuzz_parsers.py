@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from rlm_code.core.exceptions import ModelError
 from rlm_code.models.adapters import ollama, openai_compatible
-from rlm_code.models.adapters._lines import iter_lines, loads
+from rlm_code.models.adapters._lines import iter_lines, iter_sse, loads
 from rlm_code.models.adapters.errors import error_detail, error_for_status, parse_retry_after
-from rlm_code.models.types import Completion, StreamState
+from rlm_code.models.types import StreamEnd, TextDelta, UsageReport
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -88,28 +88,42 @@ def only_model_errors(fn, *args):  # type: ignore[no-untyped-def]
 def test_openai_completion_parser(data: object) -> None:
     result = only_model_errors(openai_compatible.parse_completion, data, "fuzz")
     if result is not None:
-        assert isinstance(result, Completion) and isinstance(result.text, str)
-        for count in (result.usage.prompt_tokens, result.usage.completion_tokens):
-            assert count is None or (isinstance(count, int) and count >= 0)
+        assert isinstance(result.text, str)
+        assert result.finish_reason is None or isinstance(result.finish_reason, str)
+        assert_counts(result.usage)
+
+
+def assert_counts(usage: object) -> None:
+    for name in ("input_tokens", "output_tokens", "cache_read_tokens", "reasoning_tokens"):
+        count = getattr(usage, name)
+        assert count is None or (isinstance(count, int) and count >= 0)
+
+
+def assert_events(events: object) -> None:
+    if events is None:
+        return
+    assert isinstance(events, list)
+    for event in events:
+        assert isinstance(event, TextDelta | UsageReport | StreamEnd)
+        if isinstance(event, TextDelta):
+            assert isinstance(event.text, str) and event.text
+        if isinstance(event, UsageReport):
+            assert_counts(event.usage)
 
 
 @FUZZ
 @given(st.one_of(completion_like.map(json.dumps).map(str.encode), st.binary(max_size=200)))
 def test_openai_stream_line_parser(payload: bytes) -> None:
-    state = StreamState()
+    parser = openai_compatible.ChatStreamParser("fuzz")
     for line in (b"data: " + payload, b"data:" + payload, payload):
-        text = only_model_errors(openai_compatible.parse_stream_event, line, state, "fuzz")
-        assert text is None or isinstance(text, str)
-    for count in (state.prompt_tokens, state.completion_tokens):
-        assert count is None or (isinstance(count, int) and count >= 0)
+        assert_events(only_model_errors(parser.feed, line + b"\n\n"))
+        assert_events(only_model_errors(parser.data, payload))
 
 
 @FUZZ
 @given(st.one_of(ollama_like, json_values))
 def test_ollama_message_parser(data: object) -> None:
-    state = StreamState()
-    text = only_model_errors(ollama.parse_message, data, "fuzz", state)
-    assert text is None or isinstance(text, str)
+    assert_events(only_model_errors(ollama.parse_message, data, "fuzz"))
     names = only_model_errors(ollama.model_names, data, "fuzz")
     assert names is None or all(isinstance(n, str) for n in names)
 
@@ -130,6 +144,13 @@ def test_line_splitting_is_lossless(chunks: list[bytes]) -> None:
     if tail:  # an unterminated last fragment is passed on as it came
         expected.append(tail)
     assert lines == expected
+
+
+@FUZZ
+@given(st.lists(st.binary(max_size=40), max_size=12))
+def test_sse_decoding_never_fails_on_bytes(chunks: list[bytes]) -> None:
+    for event in iter_sse(chunks):
+        assert isinstance(event.data, bytes) and isinstance(event.event, str)
 
 
 @FUZZ
@@ -154,5 +175,5 @@ def test_huge_fields_are_handled() -> None:
     huge = "x" * 5_000_000
     body = json.dumps({"choices": [{"message": {"content": huge}}], "usage": {"prompt_tokens": 1}})
     result = openai_compatible.parse_completion(loads(body.encode(), "fuzz"), "fuzz")
-    assert len(result.text) == 5_000_000 and result.usage.completion_tokens is None
+    assert len(result.text) == 5_000_000 and result.usage.output_tokens is None
     assert len(error_detail(huge)) <= 300
