@@ -39,18 +39,20 @@ and imports no YAML parser.
 from __future__ import annotations
 
 import copy
+import difflib
 import math
 import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from rlm_code.core.exceptions import ConfigError
-
-if TYPE_CHECKING:  # keeps the key store module out of import time
-    from rlm_code.core.keystore import KeyStore
+from rlm_code.core.dotenv import parse_dotenv
+from rlm_code.core.exceptions import ConfigError, InvalidInputError
+from rlm_code.core.keystore import KeyStore
+from rlm_code.core.urls import check_base_url, normalize_host_url
+from rlm_code.models.providers.registry import ProviderRegistry
 
 PROJECT_FILE_NAME = "rlm_config.yaml"
 USER_FILE_NAME = "config.yaml"
@@ -92,8 +94,6 @@ USER_ONLY = ("trust_project_base_urls", "allow_plain_http")
 
 def _schema() -> dict[str, Any]:
     """The schema plus each registry row's top-level URL key (e.g. a legacy endpoint key)."""
-    from rlm_code.models.providers.registry import ProviderRegistry
-
     schema = dict(_SCHEMA)
     for spec in ProviderRegistry.default().list_providers():
         if spec.config_url_key:
@@ -103,8 +103,6 @@ def _schema() -> dict[str, Any]:
 
 def _url_keys() -> dict[str, str]:
     """Top-level URL key -> provider id, from the registry rows."""
-    from rlm_code.models.providers.registry import ProviderRegistry
-
     return {
         spec.config_url_key: spec.provider_id
         for spec in ProviderRegistry.default().list_providers()
@@ -190,10 +188,6 @@ def _coerce(value: Any, kind: type, where: str) -> Any:
 
 def _check_provider_name(name: str, where: str) -> None:
     """Settings under `providers:` must name a registry id, or they would do nothing."""
-    import difflib
-
-    from rlm_code.models.providers.registry import ProviderRegistry
-
     registry = ProviderRegistry.default()
     spec = registry.get(name)
     if spec is not None and spec.provider_id == name:
@@ -208,10 +202,6 @@ def _check_provider_name(name: str, where: str) -> None:
 
 def _check_value(key_path: tuple[str, ...], value: Any, where: str) -> Any:
     """Checks beyond the type: what `ask` and the resolver would otherwise trip over later."""
-    from rlm_code.core.exceptions import InvalidInputError
-    from rlm_code.core.urls import check_base_url, normalize_host_url
-    from rlm_code.models.providers.registry import ProviderRegistry
-
     registry = ProviderRegistry.default()
     name = ".".join(key_path)
     if key_path == ("default_model",):
@@ -357,8 +347,6 @@ class ConfigManager:
 
     @property
     def key_store(self) -> KeyStore:
-        from rlm_code.core.keystore import KeyStore
-
         return KeyStore(self.user_config_dir / KEY_STORE_NAME)
 
     # -- loading ---------------------------------------------------------------------------
@@ -398,8 +386,6 @@ class ConfigManager:
         if value is not None and value.strip():
             return value.strip(), "environment"
         if self._dotenv is None:
-            from rlm_code.core.dotenv import parse_dotenv
-
             self._dotenv = parse_dotenv(self.dotenv_file)
         value = self._dotenv.get(name)
         if value and value.strip():

@@ -10,25 +10,19 @@ Two layers, because one is not enough:
 `ModelError.__str__` and the `rlm_code` logger filter both run text through `redact`, so a key
 cannot leave through an exception message, a log line (DEBUG included) or a status dict.
 
-`re` and `logging` are imported on first use, not at import time: every module that can
-raise imports this one, and `import rlm_code...` must stay cheap.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    import logging
-    import re
 
 MASK = "[REDACTED]"
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
 _secret_re: re.Pattern[str] | None = None
-_shape_re: re.Pattern[str] | None = None
 
 # Shapes of credentials: provider key prefixes, bearer tokens, key headers, credential query
 # values and URL userinfo. Keys with a short prefix (`xai-`, `gsk_`, `AQ.`, ...) must be long
@@ -48,6 +42,8 @@ _SHAPES = (
     r"|(?P<userinfo>(?<=://)[^/\s@:?#\[\]]+:[^/\s@?#]*(?=@)|(?<=://)[^/\s@:?#]{6,}(?=@))"
 )
 
+_SHAPE_RE = re.compile(_SHAPES)
+
 _MIN_SECRET_LEN = 6  # shorter values would mask ordinary words
 
 
@@ -59,8 +55,6 @@ def register_secret(value: str | None) -> None:
     with _lock:
         if value in _secrets:
             return
-        import re
-
         _secrets.add(value)
         ordered = sorted(_secrets, key=len, reverse=True)
         _secret_re = re.compile("|".join(re.escape(s) for s in ordered))
@@ -83,49 +77,25 @@ def _mask_match(match: re.Match[str]) -> str:
 
 def redact(text: str) -> str:
     """Return `text` with every registered secret and every key-shaped value masked."""
-    global _shape_re
     if not text:
         return text
     pattern = _secret_re
     if pattern is not None:
         text = pattern.sub(MASK, text)
-    shapes = _shape_re
-    if shapes is None:
-        import re
-
-        shapes = _shape_re = re.compile(_SHAPES)
-    return shapes.sub(_mask_match, text)
+    return _SHAPE_RE.sub(_mask_match, text)
 
 
-def _make_filter_class() -> type[logging.Filter]:
-    import logging
+class RedactingFilter(logging.Filter):
+    """Logging filter that renders the record once and masks secrets in the result."""
 
-    class RedactingFilter(logging.Filter):
-        """Logging filter that renders the record once and masks secrets in the result."""
-
-        def filter(self, record: logging.LogRecord) -> bool:
-            try:
-                message = record.getMessage()
-            except Exception:  # a broken format string must not break logging
-                message = str(record.msg)
-            record.msg = redact(message)
-            record.args = None
-            return True
-
-    return RedactingFilter
-
-
-_filter_class: type[logging.Filter] | None = None
-
-
-def __getattr__(name: str) -> object:
-    """`RedactingFilter` is built on first access so that `logging` loads only when used."""
-    global _filter_class
-    if name == "RedactingFilter":
-        if _filter_class is None:
-            _filter_class = _make_filter_class()
-        return _filter_class
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string must not break logging
+            message = str(record.msg)
+        record.msg = redact(message)
+        record.args = None
+        return True
 
 
 _factory_installed = False
@@ -140,10 +110,7 @@ def install_log_redaction(logger_name: str = "rlm_code") -> None:
     exist only for enabled levels, so this costs nothing while logging is off.
     """
     global _factory_installed
-    import logging
-
-    filter_class = __getattr__("RedactingFilter")
-    assert isinstance(filter_class, type)
+    filter_class = RedactingFilter
     logger = logging.getLogger(logger_name)
     if not any(isinstance(f, filter_class) for f in logger.filters):
         logger.addFilter(filter_class())

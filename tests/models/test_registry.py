@@ -464,3 +464,35 @@ def test_constructor_rejects_a_name_used_twice() -> None:
     assert custom.get("Shared") is a
     assert custom.get("openai") is None
     assert len(custom) == 1
+
+
+# -- no import circle with the catalog (issue 11.7) ----------------------------------------
+
+
+def test_registry_imports_no_other_rlm_code_module() -> None:
+    """The catalog (and everything else) may import the registry, never the reverse."""
+    import ast
+    from pathlib import Path
+
+    import rlm_code.models.providers.registry as registry_module
+
+    tree = ast.parse(Path(registry_module.__file__).read_text(encoding="utf-8"))
+    imported = [
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    ]
+    assert [name for name in imported if name and name.startswith("rlm_code")] == []
+
+
+def test_cloud_example_models_are_in_the_curated_catalog() -> None:
+    """The rows spell out their examples (so the registry needs no catalog import); they must
+    stay the catalog's first entries where a provider has a catalog list."""
+    from rlm_code.models.providers.model_catalog import SUPERQODE_MODEL_CATALOG
+
+    for spec in ROWS:
+        curated = SUPERQODE_MODEL_CATALOG.get(spec.provider_id)
+        if curated is None or spec.provider_id == "openai":  # openai: the spec's own examples
+            continue
+        assert spec.example_models == curated[:3], spec.provider_id
