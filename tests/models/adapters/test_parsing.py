@@ -1,5 +1,8 @@
 """Unit checks of the adapters' pure pieces: usage extraction (unknown is None, never 0), line
-splitting across network chunks, Retry-After sources, prompt folding."""
+splitting across network chunks, Retry-After sources, prompt folding.
+
+The SDK adapters' modules are imported inside their tests, so the raw-HTTP checks here run
+whatever state those modules are in."""
 
 from __future__ import annotations
 
@@ -9,14 +12,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rlm_code.models.adapters._lines import iter_lines
-from rlm_code.models.adapters.anthropic_sdk import on_event, parse_message, prompt_count
+from rlm_code.models.adapters._lines import SSEEvent, iter_lines
 from rlm_code.models.adapters.base import as_count
-from rlm_code.models.adapters.gemini_sdk import reply_text, retry_delay, usage_counts
-from rlm_code.models.adapters.openai_compatible import parse_completion, parse_stream_event
-from rlm_code.models.adapters.openai_sdk import parse_chat_completion
-from rlm_code.models.adapters.opencode_cli import fold_prompt, parse_event
-from rlm_code.models.types import ChatRequest, Message, StreamState
+from rlm_code.models.adapters.openai_compatible import ChatStreamParser, parse_completion
+from rlm_code.models.types import (
+    ChatRequest,
+    Message,
+    StreamEnd,
+    TextDelta,
+    Usage,
+    UsageReport,
+)
 
 BAD_COUNTS = [None, "12", 1.5, -1, True, [3], {"n": 1}]
 
@@ -29,60 +35,74 @@ def test_a_count_that_is_missing_or_not_a_count_is_unknown(value):
 
 @pytest.mark.parametrize("value", BAD_COUNTS)
 def test_every_adapter_reports_bad_usage_as_unknown(value):
-    choice = NS(message=NS(content="hi"), finish_reason="stop")
-    openai_like = NS(choices=[choice], usage=NS(prompt_tokens=value, completion_tokens=value))
-    assert parse_chat_completion(openai_like, "openai").usage.known is False
+    from rlm_code.models.adapters import anthropic_sdk, openai_sdk
+    from rlm_code.models.adapters.gemini_sdk import usage_counts
 
     raw = {
-        "choices": [{"message": {"content": "hi"}}],
+        "choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": value, "completion_tokens": value},
     }
     assert parse_completion(raw, "vllm").usage.known is False
+    assert openai_sdk.parse_completion(raw, "openai")[1].known is False
 
-    message = NS(
-        content=[NS(type="text", text="hi")],
-        usage=NS(input_tokens=value, output_tokens=value),
-        stop_reason="end_turn",
-    )
-    assert parse_message(message, "anthropic").usage.known is False
+    message = {
+        "content": [{"type": "text", "text": "hi"}],
+        "usage": {"input_tokens": value, "output_tokens": value},
+        "stop_reason": "end_turn",
+    }
+    assert anthropic_sdk.parse_message(message, "anthropic")[1].known is False
 
     meta = NS(prompt_token_count=value, candidates_token_count=value, thoughts_token_count=None)
     assert usage_counts(meta) == (None, None)
 
 
 def test_missing_usage_objects_are_unknown_not_zero():
-    choice = NS(message=NS(content="hi"), finish_reason="stop")
-    assert parse_chat_completion(NS(choices=[choice], usage=None), "openai").usage.known is False
-    assert parse_completion({"choices": [{"message": {"content": "x"}}]}, "v").usage.known is False
-    message = NS(content=[], usage=None, stop_reason=None)
-    assert parse_message(message, "anthropic").usage.known is False
+    from rlm_code.models.adapters import anthropic_sdk, openai_sdk
+    from rlm_code.models.adapters.gemini_sdk import usage_counts
+
+    whole = {"choices": [{"message": {"content": "x"}}]}
+    assert parse_completion(whole, "v").usage.known is False
+    assert openai_sdk.parse_completion({**whole, "usage": None}, "openai")[1].known is False
+    message = {"content": [], "usage": None, "stop_reason": None}
+    assert anthropic_sdk.parse_message(message, "anthropic")[1].known is False
     assert usage_counts(None) == (None, None)
 
 
-def test_anthropic_prompt_tokens_include_cache_reads_and_writes():
-    usage = NS(input_tokens=10, cache_creation_input_tokens=5, cache_read_input_tokens=100)
-    assert prompt_count(usage) == 115
-    assert prompt_count(NS(input_tokens=None, cache_read_input_tokens=100)) is None
+def test_anthropic_cache_reads_and_writes_are_their_own_buckets():
+    from rlm_code.models.adapters.anthropic_sdk import anthropic_usage
+
+    usage = {"input_tokens": 10, "cache_creation_input_tokens": 5, "cache_read_input_tokens": 100}
+    assert anthropic_usage(usage) == Usage(10, None, 100, 5)
+    assert anthropic_usage({"cache_read_input_tokens": 100}).prompt_tokens is None
 
 
-def test_anthropic_stream_events_fill_the_state_as_they_come():
-    state = StreamState()
-    start = NS(type="message_start", message=NS(usage=NS(input_tokens=7, output_tokens=1)))
-    assert on_event(start, state) is None
-    assert (state.prompt_tokens, state.completion_tokens) == (7, None)  # output: provisional
-    delta = NS(type="content_block_delta", delta=NS(type="text_delta", text="Hi"))
-    assert on_event(delta, state) == "Hi"
-    thinking = NS(type="content_block_delta", delta=NS(type="thinking_delta", thinking="hm"))
-    assert on_event(thinking, state) is None
-    end = NS(type="message_delta", usage=NS(output_tokens=3), delta=NS(stop_reason="end_turn"))
-    on_event(end, state)
-    assert (state.prompt_tokens, state.completion_tokens, state.finish_reason) == (7, 3, "end_turn")
-    assert state.completed is False
-    on_event(NS(type="message_stop"), state)
-    assert state.completed is True
+def test_anthropic_stream_events_report_as_they_come():
+    from rlm_code.models.adapters.anthropic_sdk import _StreamParser
+
+    def sse(data: str) -> SSEEvent:
+        return SSEEvent(data.encode())
+
+    parser = _StreamParser("anthropic")
+    start = sse('{"type":"message_start","message":{"usage":{"input_tokens":7,"output_tokens":1}}}')
+    assert parser.feed(start) == [UsageReport(Usage(7, None, None, None))]  # output: provisional
+    delta = sse('{"type":"content_block_delta","delta":{"type":"text_delta","text":"Hi"}}')
+    assert parser.feed(delta) == [TextDelta("Hi")]
+    thinking = sse(
+        '{"type":"content_block_delta","delta":{"type":"thinking_delta","thinking":"h"}}'
+    )
+    assert parser.feed(thinking) == []
+    end = sse(
+        '{"type":"message_delta","usage":{"output_tokens":3},"delta":{"stop_reason":"end_turn"}}'
+    )
+    assert parser.feed(end) == [UsageReport(Usage(None, 3))]
+    assert parser.done is False
+    assert parser.feed(sse('{"type":"message_stop"}')) == [StreamEnd("stop", "end_turn")]
+    assert parser.done is True
 
 
 def test_gemini_thinking_tokens_count_as_completion_and_thoughts_are_not_text():
+    from rlm_code.models.adapters.gemini_sdk import reply_text, usage_counts
+
     meta = NS(prompt_token_count=4, candidates_token_count=3, thoughts_token_count=10)
     assert usage_counts(meta) == (4, 13)
     parts = [NS(text="plan", thought=True), NS(text="Answer", thought=None)]
@@ -92,6 +112,8 @@ def test_gemini_thinking_tokens_count_as_completion_and_thoughts_are_not_text():
 
 
 def test_gemini_retry_info_gives_the_wait():
+    from rlm_code.models.adapters.gemini_sdk import retry_delay
+
     details = {
         "error": {
             "code": 429,
@@ -107,14 +129,13 @@ def test_gemini_retry_info_gives_the_wait():
 
 
 def test_openai_stream_events():
-    state = StreamState()
-    assert parse_stream_event(b": keep-alive", state, "p") is None
-    line = b'data: {"choices":[{"delta":{"content":"Hi"},"finish_reason":null}]}'
-    assert parse_stream_event(line, state, "p") == "Hi"
-    usage = b'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}'
-    assert parse_stream_event(usage, state, "p") is None
-    assert parse_stream_event(b"data: [DONE]", state, "p") is None
-    assert (state.prompt_tokens, state.completion_tokens, state.completed) == (3, 1, True)
+    parser = ChatStreamParser("p")
+    assert parser.feed(b": keep-alive\n\n") == []
+    line = b'data: {"choices":[{"delta":{"content":"Hi"},"finish_reason":null}]}\n\n'
+    assert parser.feed(line) == [TextDelta("Hi")]
+    usage = b'data: {"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1}}\n\n'
+    assert parser.feed(usage) == [UsageReport(Usage(3, 1))]
+    assert parser.feed(b"data: [DONE]\n\n") == [StreamEnd(None, None)]
 
 
 @given(st.lists(st.binary(max_size=40), max_size=12), st.data())
@@ -139,6 +160,9 @@ def test_utf8_split_between_chunks_is_reassembled():
 
 
 def test_opencode_prompt_folding_and_events():
+    from rlm_code.models.adapters.opencode_cli import fold_prompt, parse_event
+    from rlm_code.models.types import StreamState  # type: ignore[attr-defined]
+
     lone = ChatRequest("m", (Message("user", "hi"),))
     assert fold_prompt(lone) == "hi"
     full = ChatRequest("m", (Message("user", "a"), Message("assistant", "b")), system="S")
