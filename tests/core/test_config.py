@@ -21,11 +21,12 @@ from rlm_code.core.config import (
 from rlm_code.core.dotenv import parse_dotenv
 from rlm_code.core.exceptions import ConfigError
 from rlm_code.core.urls import normalize_host_url
-from rlm_code.models.providers.registry import ProviderRegistry
+from rlm_code.models.providers.registry import ProviderRegistry, ProviderSpec
 from rlm_code.models.resolve import configured_base_url, read_timeout
 
-OLLAMA = ProviderRegistry.default().get("ollama")
-assert OLLAMA is not None
+_OLLAMA = ProviderRegistry.default().get("ollama")
+assert _OLLAMA is not None
+OLLAMA: ProviderSpec = _OLLAMA
 DEFAULT_OLLAMA_ENDPOINT = OLLAMA.default_base_url
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -149,7 +150,11 @@ def test_symlinked_store_is_refused_not_followed(store: KeyStore, tmp_path: Path
     target.chmod(0o600)
     store.path.parent.mkdir(mode=0o700)
     store.path.symlink_to(target)
-    for action in (lambda: store.get("openai"), lambda: store.set("groq", OPENAI_KEY)):
+    actions: list[Callable[[], object]] = [
+        lambda: store.get("openai"),
+        lambda: store.set("groq", OPENAI_KEY),
+    ]
+    for action in actions:
         with pytest.raises(ConfigError, match="symlink") as info:
             action()
         assert str(store.path) in str(info.value)
@@ -176,7 +181,11 @@ def test_world_writable_config_dir_is_refused(store: KeyStore) -> None:
     store.set("openai", OPENAI_KEY)
     store.path.parent.chmod(0o777)
     try:
-        for action in (lambda: store.get("openai"), lambda: store.set("x", OPENAI_KEY)):
+        actions: list[Callable[[], object]] = [
+            lambda: store.get("openai"),
+            lambda: store.set("x", OPENAI_KEY),
+        ]
+        for action in actions:
             with pytest.raises(ConfigError, match="writable by every user") as info:
                 action()
             assert "chmod 700" in str(info.value)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -292,12 +293,13 @@ def test_free_rule_is_importable_from_the_provider_module() -> None:
 
 
 def test_every_resolver_error_is_a_model_error(config: ConfigManager) -> None:
-    for call in (
+    calls: tuple[Callable[[], object], ...] = (
         lambda: resolve(config, REGISTRY, "openai/gpt-4o", api_key="sk-t\u00e9st-0123456789"),
         lambda: resolve(config, REGISTRY, "vllm/m", base_url="http://[::1"),
         lambda: resolve(config, REGISTRY, "vllm/m", base_url="http://h:65536"),
         lambda: resolve(with_env(config, OLLAMA_HOST="http://[x"), REGISTRY, "ollama/m"),
-    ):
+    )
+    for call in calls:
         with pytest.raises(ModelError):
             call()
 
