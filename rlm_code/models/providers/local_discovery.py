@@ -25,24 +25,23 @@ How probing works, and why:
   ``timeout`` argument raises (`InvalidInputError`); a malformed config file still raises
   `ConfigError`, because silently probing the wrong URL would hide the mistake.
 
-asyncio and aiohttp are imported inside the functions that use them, so importing this module
-(which the connector and the CLI do) costs only a few light standard-library modules.
+The fetching itself (many GETs within one deadline) is in `local_probe`; aiohttp is imported
+inside the functions that use it, so importing this module loads no HTTP stack.
 """
 
 from __future__ import annotations
 
-import errno
+import contextlib
 import math
-import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from rlm_code.core.exceptions import InvalidInputError
+from rlm_code.core.urls import normalize_host_url
+from rlm_code.models.providers.local_probe import Answer, fetch_all, run_coroutine
 
 if TYPE_CHECKING:
-    import aiohttp
-
     from rlm_code.core.config import ConfigManager
     from rlm_code.models.providers.registry import ProviderRegistry, ProviderSpec
 
@@ -60,11 +59,6 @@ MAX_TIMEOUT = 600.0  # discovery is a quick look; a larger value is a typo, not 
 
 # Extra time the whole call may take beyond the per-request timeout before stragglers are
 # cancelled (event-loop start, connection teardown).
-_DEADLINE_GRACE_S = 0.25
-_MAX_BODY_BYTES = 4 * 1024 * 1024  # a models list is kilobytes; anything huge is not one
-_HEADERS = {"Accept": "application/json", "User-Agent": "rlm-code-discover"}
-
-T = TypeVar("T")
 
 
 # -- how to recognise servers ---------------------------------------------------------------
@@ -189,11 +183,6 @@ def _resolve_url(spec: ProviderSpec, config: ConfigManager) -> tuple[str | None,
         value = config.get_env(spec.base_url_env_var)
         if value:
             if spec.host_form_port is not None:
-                import contextlib
-
-                from rlm_code.core.exceptions import InvalidInputError
-                from rlm_code.core.urls import normalize_host_url
-
                 # Unparsable: left as typed, and reported as an invalid URL rather than raised.
                 with contextlib.suppress(InvalidInputError):
                     value = normalize_host_url(value, spec.host_form_port, spec.base_url_env_var)
@@ -248,154 +237,7 @@ def _request_urls(target: _Target) -> list[str]:
     return urls
 
 
-# -- fetching ---------------------------------------------------------------------------------
-
-
-_NOT_JSON: Any = object()
-
-
-@dataclass
-class _Answer:
-    """The outcome of one GET: an HTTP status and body, or why there was none."""
-
-    status: int | None = None
-    body: bytes = b""
-    latency_ms: float | None = None
-    error: str | None = None
-
-    def json(self) -> Any:
-        import json
-
-        if self.status is None:
-            return _NOT_JSON
-        try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
-            return _NOT_JSON
-
-
-def _timed_out(timeout: float) -> _Answer:
-    return _Answer(error=f"timed out after {timeout:g} s")
-
-
-def _connect_error(exc: BaseException) -> str:
-    """A short reason for a failed connection: refused, unknown host or the OS's words."""
-    import aiohttp
-
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return f"cannot resolve host {getattr(exc, 'host', '')}".rstrip()
-    os_error = getattr(exc, "os_error", None)
-    code = getattr(os_error, "errno", None)
-    if code == errno.ECONNREFUSED or "refused" in str(exc).lower():
-        return "connection refused"
-    reason = getattr(os_error, "strerror", None) or type(exc).__name__
-    return f"cannot connect ({reason})"
-
-
-async def _fetch(session: aiohttp.ClientSession, url: str, timeout: float) -> _Answer:
-    """GET `url` once; never raises for network problems."""
-    import aiohttp
-
-    started = time.perf_counter()
-    try:
-        async with session.get(
-            url,
-            timeout=aiohttp.ClientTimeout(total=timeout),
-            allow_redirects=False,
-            headers=_HEADERS,
-        ) as response:
-            body = bytearray()
-            async for chunk in response.content.iter_chunked(65536):
-                body += chunk
-                if len(body) > _MAX_BODY_BYTES:
-                    return _Answer(error="answer too large to be a model list")
-            latency = round((time.perf_counter() - started) * 1000, 1)
-            return _Answer(status=response.status, body=bytes(body), latency_ms=latency)
-    except TimeoutError:  # aiohttp's ServerTimeoutError is a TimeoutError too
-        return _timed_out(timeout)
-    except aiohttp.ClientConnectorError as exc:
-        return _Answer(error=_connect_error(exc))
-    except aiohttp.ServerDisconnectedError:
-        return _Answer(error="the server closed the connection without answering")
-    except (aiohttp.ClientResponseError, aiohttp.ClientPayloadError):
-        return _Answer(error="not an HTTP answer")
-    except aiohttp.InvalidURL:
-        return _Answer(error="invalid URL")
-    except aiohttp.ClientError as exc:
-        return _Answer(error=f"cannot talk to the server ({type(exc).__name__})")
-    except (OSError, ValueError) as exc:
-        return _Answer(error=f"cannot connect ({type(exc).__name__})")
-
-
-async def _fetch_all(urls: list[str], timeout: float) -> dict[str, _Answer]:
-    """Fetch every distinct URL concurrently; the whole thing ends by one deadline."""
-    import asyncio
-
-    import aiohttp
-
-    unique = list(dict.fromkeys(urls))
-    if not unique:
-        return {}
-    # limit=0: no cap on parallel connections (a cap would queue probes behind silent ports);
-    # force_close: no keep-alive sockets left behind; trust_env=False: never send a probe of
-    # localhost through an HTTP(S)_PROXY from the environment.
-    connector = aiohttp.TCPConnector(limit=0, force_close=True)
-    async with aiohttp.ClientSession(connector=connector, trust_env=False) as session:
-        tasks = {url: asyncio.create_task(_fetch(session, url, timeout)) for url in unique}
-        _, pending = await asyncio.wait(tasks.values(), timeout=timeout + _DEADLINE_GRACE_S)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.wait(pending)
-    answers: dict[str, _Answer] = {}
-    for url, task in tasks.items():
-        if task.cancelled():
-            answers[url] = _timed_out(timeout)
-        else:
-            answers[url] = task.result()
-    return answers
-
-
-def _run_coroutine(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine to completion from sync code, even when called inside a running loop.
-
-    Not `asyncio.run`: its teardown joins the default executor, so one stuck DNS lookup in a
-    resolver thread would hold the caller long after the deadline. Closing the loop ourselves
-    shuts that executor down without waiting.
-    """
-    import asyncio
-    from concurrent.futures import ThreadPoolExecutor
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return _run_in_new_loop(factory)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlm-discover") as pool:
-        return pool.submit(_run_in_new_loop, factory).result()
-
-
-def _run_in_new_loop(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    import asyncio
-
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(factory())
-    finally:
-        try:
-            leftovers = [task for task in asyncio.all_tasks(loop) if not task.done()]
-            for task in leftovers:
-                task.cancel()
-            if leftovers:
-                loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            loop.close()
-
-
-# -- reading the answers ----------------------------------------------------------------------
-
-
-def _why_not(answer: _Answer, what: str) -> str:
+def _why_not(answer: Answer, what: str) -> str:
     """Why `answer` is not the document we wanted, in a few words."""
     if answer.error:
         return answer.error
@@ -410,7 +252,7 @@ def _unique(names: list[str]) -> list[str]:
     return list(dict.fromkeys(name for name in names if name))
 
 
-def _openai_models(answer: _Answer) -> tuple[list[str], set[str]] | None:
+def _openai_models(answer: Answer) -> tuple[list[str], set[str]] | None:
     """Model ids and ``owned_by`` values of a ``/v1/models`` answer, or None if it is not one."""
     if answer.status != 200:
         return None
@@ -429,7 +271,7 @@ def _openai_models(answer: _Answer) -> tuple[list[str], set[str]] | None:
     return _unique(ids), owners
 
 
-def _ollama_models(answer: _Answer) -> list[str] | None:
+def _ollama_models(answer: Answer) -> list[str] | None:
     if answer.status != 200:
         return None
     doc = answer.json()
@@ -467,7 +309,7 @@ def _result(
     }
 
 
-def _judge_ollama(target: _Target, answers: dict[str, _Answer]) -> dict[str, Any]:
+def _judge_ollama(target: _Target, answers: dict[str, Answer]) -> dict[str, Any]:
     spec = target.candidates[0]
     tags = answers[target.base_url + "/api/tags"]
     models = _ollama_models(tags)
@@ -486,7 +328,7 @@ def _judge_ollama(target: _Target, answers: dict[str, _Answer]) -> dict[str, Any
     )
 
 
-def _judge_openai(target: _Target, answers: dict[str, _Answer]) -> dict[str, Any]:
+def _judge_openai(target: _Target, answers: dict[str, Answer]) -> dict[str, Any]:
     listing_answer = answers[target.base_url + "/models"]
     listing = _openai_models(listing_answer)
     plausible = list(target.candidates)
@@ -564,7 +406,7 @@ def discover_local_providers(
     targets = _targets(registry, config_manager)
     probed = [t for t in targets if t.invalid is None]
     urls = [url for target in probed for url in _request_urls(target)]
-    answers = _run_coroutine(lambda: _fetch_all(urls, seconds)) if urls else {}
+    answers = run_coroutine(lambda: fetch_all(urls, seconds)) if urls else {}
 
     results: list[dict[str, Any]] = []
     for target in targets:
