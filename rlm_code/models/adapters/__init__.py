@@ -55,8 +55,19 @@ no_usage        no error; the call is counted with unknown usage             1
                 (``unknown_usage_calls`` + 1, token totals unchanged)
 ==============  ===========================================================  ===============
 
-Transport failures follow the same rule everywhere (`_http` has the table): refused or reset
-before an answer and connect timeouts are `ProviderConnectionError` / `ModelTimeoutError` and
-retried; a read timeout or a connection cut mid-answer is raised at once. Streams are retried
-only until they are open, never after text has been yielded.
+Transport failures follow the same rule everywhere (`errors` has the table, and the one
+boundary per transport that applies it): refused or reset before an answer and connect
+timeouts are `ProviderConnectionError` / `ModelTimeoutError` and retried; a read timeout or a
+connection cut mid-answer is raised at once. Streams are retried only until they are open,
+never after text has been yielded.
+
+A call's `timeout` (`GenerationParams.timeout`) bounds the whole call: connecting, waiting,
+reading every byte, and the retries' waits; past it the call ends in `ModelTimeoutError`,
+however slowly the server drips bytes. Without it, the connection's connect and read timeouts
+bound each step. Replies are capped (`_lines.MAX_LINE_BYTES`, `_lines.MAX_REPLY_BYTES`, after
+decompression), redirects are never followed, and a stream stops reading at its end marker.
+
+Modules of the raw-HTTP route: `_transport` (httpx2 and aiohttp clients), `_lines` (line and
+SSE readers, size caps), `_loop_local` (one resource per event loop), `http_adapter` (the call
+loop shared by ``ollama`` and ``openai_compatible``).
 """
