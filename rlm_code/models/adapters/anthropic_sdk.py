@@ -1,8 +1,9 @@
-"""Anthropic through the official `anthropic` SDK (adapter type "anthropic").
+"""Anthropic through the official `anthropic` SDK (adapter type "anthropic", route "sdk").
 
 One `Anthropic` client per connection and one `AsyncAnthropic` per connection and event loop
-(an async client's pool belongs to its loop), both with `max_retries=0`: our `RetryPolicy`
-retries, the same way for every adapter, and never after a stream has started.
+(an async client's pool belongs to its loop), both with `max_retries=0` (our `RetryPolicy`
+retries, the same way for every adapter, and never after a stream has started) and with
+redirects off (see `_sdk`).
 
 Mapping to the Messages API:
 
@@ -13,98 +14,139 @@ Mapping to the Messages API:
 - `stop` becomes `stop_sequences`; `temperature` is sent as is, in the request body (the 2.x
   SDK dropped it from `create`'s typed arguments, the API still accepts it).
 
-Usage: prompt tokens are `input_tokens` plus the cache write and cache read counts when the
-provider reports them (Anthropic's `input_tokens` leaves cached tokens out; OpenAI's
-`prompt_tokens` includes them, and the totals should mean the same thing for every provider);
-completion tokens are `output_tokens`. Streams are read from `messages.create(stream=True)`
-events: `message_start` gives the input tokens at once (so a stream stopped early still records
-them), `message_delta` the final output count, and `message_stop` marks the reply complete; a
-stream that ends without `message_stop` raises `ProviderError`.
+As for OpenAI, calls go through the SDK's `with_streaming_response` and the body is read and
+parsed here: the call's total deadline is checked between chunks, the size is capped, and a
+stream stops reading at `message_stop` (a server that keeps the connection open after it
+cannot hold the call); a stream that ends without `message_stop` raises.
+
+Usage: Anthropic reports `input_tokens` without the cached tokens, and the cache reads and
+writes apart (`cache_read_input_tokens`, `cache_creation_input_tokens`): exactly our buckets.
+A stream reports them in `message_start` (so a stream stopped early still records its input)
+and the output count in `message_delta` (`message_start`'s provisional output count is
+ignored).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import json
+from dataclasses import replace
 from typing import Any
 
-from rlm_code.core.exceptions import ResponseFormatError
-from rlm_code.models.adapters._sdk import StainlessAdapter, sdk_timeout
+from rlm_code.core.exceptions import ProviderError, ResponseFormatError
+from rlm_code.models.adapters._lines import SSEEvent, loads
+from rlm_code.models.adapters._stainless import StainlessAdapter
 from rlm_code.models.adapters.base import as_count
-from rlm_code.models.adapters.errors import unterminated
-from rlm_code.models.types import ChatRequest, Completion, StreamState, Usage
+from rlm_code.models.adapters.errors import error_detail
+from rlm_code.models.types import (
+    AdapterEvent,
+    ChatRequest,
+    StreamEnd,
+    TextDelta,
+    Usage,
+    UsageReport,
+    normalize_finish_reason,
+)
 
 DEFAULT_MAX_TOKENS = 4096
-_STOP_MARKER = "message_stop"
 
 
-def prompt_count(usage: Any) -> int | None:
-    """Input tokens including cache writes and reads; None when the input count is unknown."""
-    total = as_count(getattr(usage, "input_tokens", None))
-    if total is None:
+def anthropic_usage(data: object) -> Usage | None:
+    """A Messages `usage` object in our buckets; None when it is not an object."""
+    if not isinstance(data, dict):
         return None
-    for name in ("cache_creation_input_tokens", "cache_read_input_tokens"):
-        extra = as_count(getattr(usage, name, None))
-        if extra:
-            total += extra
-    return total
+    return Usage(
+        as_count(data.get("input_tokens")),
+        as_count(data.get("output_tokens")),
+        as_count(data.get("cache_read_input_tokens")),
+        as_count(data.get("cache_creation_input_tokens")),
+    )
 
 
-def parse_message(message: Any, provider: str) -> Completion:
-    """A `Message` (built by the SDK without validation) -> Completion."""
-    content = getattr(message, "content", None)
+def _shape_error(provider: str, what: str) -> ResponseFormatError:
+    return ResponseFormatError(f"{provider} sent a message without {what}", provider=provider)
+
+
+def parse_message(data: object, provider: str) -> tuple[str, Usage, str | None]:
+    """A Messages API `message` body -> (text, usage, raw stop reason)."""
+    if not isinstance(data, dict):
+        raise _shape_error(provider, "a JSON object")
+    content = data.get("content")
     if not isinstance(content, list):
-        raise ResponseFormatError(f"{provider} sent a message without content", provider=provider)
+        if "error" in data:
+            raise _failed(data, provider)
+        raise _shape_error(provider, "content")
     text = "".join(
-        block.text
+        block["text"]
         for block in content
-        if getattr(block, "type", None) == "text" and isinstance(getattr(block, "text", None), str)
+        if isinstance(block, dict)
+        and block.get("type") == "text"
+        and isinstance(block.get("text"), str)
     )
-    usage = getattr(message, "usage", None)
-    counts = (
-        Usage(prompt_count(usage), as_count(getattr(usage, "output_tokens", None)))
-        if usage is not None
-        else Usage()
-    )
-    reason = getattr(message, "stop_reason", None)
-    return Completion(text, counts, reason if isinstance(reason, str) else None)
+    reason = data.get("stop_reason")
+    usage = anthropic_usage(data.get("usage")) or Usage()
+    return text, usage, reason if isinstance(reason, str) else None
 
 
-def on_event(event: Any, state: StreamState) -> str | None:
-    """One stream event -> the text it carries (or None); usage and the end go to `state`."""
-    kind = getattr(event, "type", None)
-    if kind == "content_block_delta":
-        delta = event.delta
-        if getattr(delta, "type", None) == "text_delta":
-            text = delta.text
-            return text if isinstance(text, str) and text else None
-        return None  # thinking, signatures, tool input: not part of the reply text
-    if kind == "message_start":
-        usage = getattr(event.message, "usage", None)
-        if usage is not None:
-            state.prompt_tokens = prompt_count(usage)
-        return None
-    if kind == "message_delta":
-        usage = getattr(event, "usage", None)
-        if usage is not None:
-            output = as_count(getattr(usage, "output_tokens", None))
-            if output is not None:
-                state.completion_tokens = output
-            prompt = prompt_count(usage)  # newer API versions repeat the input counts here
-            if prompt is not None:
-                state.prompt_tokens = prompt
-        reason = getattr(getattr(event, "delta", None), "stop_reason", None)
-        if isinstance(reason, str):
-            state.finish_reason = reason
-        return None
-    if kind == "message_stop":
-        state.completed = True
-    return None
+def _failed(data: dict[str, Any], provider: str) -> ProviderError:
+    return ProviderError(
+        f"{provider} failed mid-stream: {error_detail(json.dumps(data))}", provider=provider
+    )
+
+
+class _StreamParser:
+    """Messages stream events -> our events; `done` once `message_stop` arrived."""
+
+    __slots__ = ("done", "provider", "raw")
+
+    def __init__(self, provider: str) -> None:
+        self.provider = provider
+        self.raw: str | None = None
+        self.done = False
+
+    def feed(self, sse: SSEEvent) -> list[AdapterEvent]:
+        if sse.event == "ping" or not sse.data.strip():
+            return []
+        provider = self.provider
+        event = loads(sse.data, provider)
+        if not isinstance(event, dict):
+            raise _shape_error(provider, "a JSON object in the stream")
+        kind = event.get("type")
+        if kind == "content_block_delta":
+            delta = event.get("delta")
+            if isinstance(delta, dict) and delta.get("type") == "text_delta":
+                text = delta.get("text")
+                if not isinstance(text, str):
+                    raise _shape_error(provider, "text in a text delta")
+                return [TextDelta(text)] if text else []
+            return []  # thinking, signatures, tool input: not part of the reply text
+        if kind == "message_start":
+            message = event.get("message")
+            usage = anthropic_usage(message.get("usage") if isinstance(message, dict) else None)
+            if usage is None:
+                return []
+            # Its output count is provisional (the real one comes in message_delta): left out,
+            # so a stream stopped early does not count a token that may never have come.
+            return [UsageReport(replace(usage, output_tokens=None))]
+        if kind == "message_delta":
+            delta = event.get("delta")
+            reason = delta.get("stop_reason") if isinstance(delta, dict) else None
+            if isinstance(reason, str):
+                self.raw = reason
+            usage = anthropic_usage(event.get("usage"))
+            return [UsageReport(usage)] if usage is not None else []
+        if kind == "message_stop":
+            self.done = True
+            return [StreamEnd(normalize_finish_reason(self.raw), self.raw)]
+        if kind == "error" or sse.event == "error":
+            raise _failed(event, provider)
+        return []
 
 
 class AnthropicAdapter(StainlessAdapter):
     """Messages API on the official SDK; see the module docstring."""
 
     adapter_type = "anthropic"
+    end_marker = "message_stop"
     sdk_module = "anthropic"
     sync_client = "Anthropic"
     async_client = "AsyncAnthropic"
@@ -125,101 +167,18 @@ class AnthropicAdapter(StainlessAdapter):
             args["extra_body"] = {"temperature": p.temperature}
         if p.stop:
             args["stop_sequences"] = list(p.stop)
-        if p.timeout is not None:
-            args["timeout"] = sdk_timeout(self._httpx, self.endpoint.timeouts, p.timeout)
         if stream:
             args["stream"] = True
         return args
 
-    # -- sync ------------------------------------------------------------------------------
+    def _create(self, client: Any) -> Any:
+        return client.messages.with_streaming_response.create
 
-    def complete(self, request: ChatRequest) -> Completion:
-        args = self._arguments(request, False)
-        create = self._client.messages.create
-        errors = self._errors
-        provider = self.endpoint.provider_id
+    def _parse(self, data: object) -> tuple[str, Usage, str | None]:
+        return parse_message(data, self.endpoint.provider_id)
 
-        def attempt() -> Completion:
-            try:
-                message = create(**args)
-            except errors.catch as exc:
-                raise errors.map(exc, request.model, request.params.timeout) from None
-            return parse_message(message, provider)
-
-        return self._retry.call(attempt)
-
-    def stream(self, request: ChatRequest, state: StreamState) -> Iterator[str]:
-        args = self._arguments(request, True)
-        create = self._client.messages.create
-        errors = self._errors
-
-        def open_stream() -> Any:
-            try:
-                return create(**args)
-            except errors.catch as exc:
-                raise errors.map(exc, request.model, request.params.timeout) from None
-
-        events = self._retry.call(open_stream)
-        try:
-            for event in events:
-                text = on_event(event, state)
-                if text is not None:
-                    state.chunks += 1
-                    yield text
-        except errors.catch as exc:
-            if not state.completed:
-                raise errors.map(exc, request.model, request.params.timeout) from None
-        finally:
-            events.close()
-        if not state.completed:
-            raise unterminated(self.endpoint.provider_id, _STOP_MARKER)
-
-    # -- async -----------------------------------------------------------------------------
-
-    async def acomplete(self, request: ChatRequest) -> Completion:
-        args = self._arguments(request, False)
-        client = await self._async_clients.get()
-        create = client.messages.create
-        errors = self._errors
-        provider = self.endpoint.provider_id
-
-        async def attempt() -> Completion:
-            try:
-                message = await create(**args)
-            except errors.catch as exc:
-                raise errors.map(exc, request.model, request.params.timeout) from None
-            return parse_message(message, provider)
-
-        return await self._retry.acall(attempt)
-
-    async def astream(self, request: ChatRequest, state: StreamState) -> AsyncIterator[str]:
-        args = self._arguments(request, True)
-        client = await self._async_clients.get()
-        create = client.messages.create
-        errors = self._errors
-
-        async def open_stream() -> Any:
-            try:
-                return await create(**args)
-            except errors.catch as exc:
-                raise errors.map(exc, request.model, request.params.timeout) from None
-
-        events = await self._retry.acall(open_stream)
-        try:
-            async for event in events:
-                text = on_event(event, state)
-                if text is not None:
-                    state.chunks += 1
-                    yield text
-        except errors.catch as exc:
-            if not state.completed:
-                raise errors.map(exc, request.model, request.params.timeout) from None
-        finally:
-            await events.close()
-        if not state.completed:
-            raise unterminated(self.endpoint.provider_id, _STOP_MARKER)
-
-    # -- lifecycle -------------------------------------------------------------------------
+    def _stream_parser(self) -> _StreamParser:
+        return _StreamParser(self.endpoint.provider_id)
 
 
-__all__ = ["DEFAULT_MAX_TOKENS", "AnthropicAdapter"]
+__all__ = ["DEFAULT_MAX_TOKENS", "AnthropicAdapter", "anthropic_usage", "parse_message"]

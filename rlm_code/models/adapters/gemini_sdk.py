@@ -1,4 +1,4 @@
-"""Google Gemini through the official `google-genai` SDK (adapter type "gemini").
+"""Google Gemini through the official `google-genai` SDK (adapter type "gemini", route "sdk").
 
 Mapping to `generate_content`: the system prompt is the config's `system_instruction`; the
 turns are `contents` with the roles `user` and `model`; `max_tokens`, `temperature` and `stop`
@@ -6,26 +6,33 @@ become `max_output_tokens`, `temperature` and `stop_sequences`. A call with none
 no config at all (the SDK's config conversion costs about as much as the HTTP exchange with a
 local server); otherwise automatic function calling is turned off in it (we send no tools).
 
-Usage comes from `usage_metadata`: prompt tokens are `prompt_token_count`, completion tokens
-`candidates_token_count` plus `thoughts_token_count` when the model reports thinking tokens
-(they are billed as output, and other providers count reasoning tokens as completion tokens).
-A stream sends cumulative counts on every event, so a stream stopped early records the counts
-received so far. Gemini streams have no end event: the reply is complete when an event carries
-a `finish_reason`; a stream that ends without one raises `ProviderError`.
+Usage comes from `usage_metadata`: `prompt_token_count` includes the cached tokens
+(`cached_content_token_count`), which are subtracted for `input_tokens` and reported as cache
+reads; `candidates_token_count` leaves the thinking tokens out, so output is candidates plus
+`thoughts_token_count` (billed as output; reported apart as reasoning too). A stream sends
+cumulative counts on every event, so a stream stopped early records the counts received so
+far. Gemini streams have no end event: the reply is complete with the event that carries a
+`finish_reason`; nothing is read after it but a bounded drain (so a server that keeps the
+connection open cannot hold the call), and a stream that ends without one raises.
+
+Redirects are off on both clients (`follow_redirects=False` for httpx2, `allow_redirects=False`
+for aiohttp): the SDK would otherwise re-send `x-goog-api-key` to wherever a 3xx points.
 
 Clients, timeouts and retries. The SDK retries on its own unless told otherwise, so both
 clients get `HttpRetryOptions(attempts=1)` and our `RetryPolicy` retries, as for every adapter.
 
 - Blocking calls use one `genai.Client` per connection. Its single `timeout` applies to every
   phase of an httpx2 request; an httpx2 request hook puts the shorter connect timeout back, so
-  a dead host fails after `timeouts.connect`, not `timeouts.read`.
+  a dead host fails after `timeouts.connect`, not `timeouts.read`. It sends through
+  `_sdk.deadline_transport`, which bounds a call with `timeout=` as a whole.
 - Async calls use a second client, made on first use, because the SDK sends them through
   aiohttp with its timeout as a *total* limit, which would cut a long stream. That client has
   no SDK timeout; we bound the wait for the answer to start by `connect + read` and every
   further stream event by `read` ourselves (`asyncio.timeout`), which is what `read` means
   everywhere else ("between bytes of an answer"). The SDK keeps one aiohttp session per event
   loop but never closes it when the loop ends; we close the ending loop's session at loop
-  shutdown, so `asyncio.run` per call does not leak sockets.
+  shutdown, so `asyncio.run` per call does not leak sockets. A call's `timeout=` bounds the
+  whole call there too (`asyncio.timeout` for the time left).
 
 Known difference: for blocking calls the SDK decodes answers leniently, so invalid UTF-8 in a
 reply arrives as U+FFFD characters, not as an error (the async path raises
@@ -35,42 +42,64 @@ reply arrives as U+FFFD characters, not as an error (the async path raises
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from rlm_code.core.exceptions import (
     MissingAPIKeyError,
-    ModelError,
     ProviderError,
-    RateLimitError,
     ResponseFormatError,
 )
-from rlm_code.models.adapters._http import (
-    LoopLocal,
-    default_ssl_context,
-    map_aiohttp_error,
-    map_httpx_error,
+from rlm_code.models.adapters._gemini_errors import GeminiErrors, retry_delay
+from rlm_code.models.adapters._loop_local import LoopLocal
+from rlm_code.models.adapters._sdk import (
+    CallScope,
+    deadline_transport,
+    finish,
+    scoped,
 )
+from rlm_code.models.adapters._transport import DRAIN_SECONDS, call_deadline, default_ssl_context
 from rlm_code.models.adapters.base import Adapter, Endpoint, as_count, require_sdk
-from rlm_code.models.adapters.errors import bad_payload, error_for_status, timed_out, unterminated
+from rlm_code.models.adapters.errors import (
+    Deadline,
+    unterminated,
+)
 from rlm_code.models.adapters.retry import RetryPolicy
-from rlm_code.models.types import ChatRequest, Completion, StreamState, Usage
+from rlm_code.models.types import (
+    AdapterEvent,
+    ChatRequest,
+    Response,
+    StreamEnd,
+    TextDelta,
+    Usage,
+    UsageReport,
+    normalize_finish_reason,
+)
 
 _END_MARKER = "a finish_reason"
-_RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+
+
+def gemini_usage(meta: Any) -> Usage | None:
+    """`usage_metadata` in our buckets (see the module docstring); None without it."""
+    if meta is None:
+        return None
+    prompt = as_count(getattr(meta, "prompt_token_count", None))
+    cached = as_count(getattr(meta, "cached_content_token_count", None))
+    if prompt is not None and cached is not None:
+        cached = min(cached, prompt)
+        prompt -= cached
+    candidates = as_count(getattr(meta, "candidates_token_count", None))
+    thoughts = as_count(getattr(meta, "thoughts_token_count", None))
+    output = (
+        None if candidates is None and thoughts is None else (candidates or 0) + (thoughts or 0)
+    )
+    return Usage(prompt, output, cached, None, thoughts)
 
 
 def usage_counts(meta: Any) -> tuple[int | None, int | None]:
-    """(prompt, completion) from `usage_metadata`; None where Gemini did not say."""
-    if meta is None:
-        return None, None
-    prompt = as_count(getattr(meta, "prompt_token_count", None))
-    output = as_count(getattr(meta, "candidates_token_count", None))
-    thoughts = as_count(getattr(meta, "thoughts_token_count", None))
-    if thoughts:
-        output = (output or 0) + thoughts
-    return prompt, output
+    """(all prompt tokens, output tokens) from `usage_metadata`; None where Gemini did not say."""
+    usage = gemini_usage(meta) or Usage()
+    return usage.prompt_tokens, usage.output_tokens
 
 
 def reply_text(response: Any) -> str | None:
@@ -98,27 +127,27 @@ def finish_reason(response: Any) -> str | None:
     return value if isinstance(value, str) else str(value)
 
 
-def retry_delay(details: Any) -> float | None:
-    """Seconds from a `google.rpc.RetryInfo` detail (`"retryDelay": "1.5s"`), if any."""
-    error = details.get("error", details) if isinstance(details, dict) else None
-    items = error.get("details") if isinstance(error, dict) else None
-    if not isinstance(items, list):
-        return None
-    for item in items:
-        if isinstance(item, dict) and item.get("@type") == _RETRY_INFO:
-            delay = item.get("retryDelay")
-            if isinstance(delay, str) and delay.endswith("s"):
-                try:
-                    return max(0.0, float(delay[:-1]))
-                except ValueError:
-                    return None
-    return None
+def _events(chunk: Any) -> tuple[list[AdapterEvent], bool]:
+    """One stream chunk -> (its events, whether it was the last one)."""
+    events: list[AdapterEvent] = []
+    # Counts first: a caller that stops at this chunk's text has them already.
+    usage = gemini_usage(getattr(chunk, "usage_metadata", None))
+    if usage is not None:
+        events.append(UsageReport(usage))
+    text = reply_text(chunk)
+    if text:
+        events.append(TextDelta(text))
+    reason = finish_reason(chunk)
+    if reason is not None:
+        events.append(StreamEnd(normalize_finish_reason(reason), reason))
+    return events, reason is not None
 
 
 class GeminiAdapter(Adapter):
     """Gemini API on the official SDK; see the module docstring."""
 
     adapter_type = "gemini"
+    route = "sdk"
 
     def __init__(self, endpoint: Endpoint) -> None:
         super().__init__(endpoint)
@@ -136,24 +165,8 @@ class GeminiAdapter(Adapter):
             )
         self._genai = genai
         self._types = types
-        self._api_error = genai_errors.APIError
-        self._httpx = httpx2
-        self._aiohttp = aiohttp
         self._retry = RetryPolicy(endpoint.retry)
-        self._catch: tuple[type[BaseException], ...] = (
-            genai_errors.APIError,
-            httpx2.TransportError,
-            aiohttp.ClientError,
-            TimeoutError,  # asyncio.timeout, around the async calls
-            genai_errors.UnknownApiResponseError,
-            # The SDK converts answers with plain code and pydantic: a body of the wrong shape
-            # (`{"candidates": false}`, `{"usageMetadata": []}`) surfaces as one of these.
-            # ValueError covers json.JSONDecodeError, UnicodeDecodeError and pydantic's errors.
-            ValueError,
-            TypeError,
-            KeyError,
-            AttributeError,
-        )
+        self._errors = GeminiErrors(endpoint, genai_errors, httpx2, aiohttp)
         connect = endpoint.timeouts.connect
 
         def connect_timeout(request: Any) -> None:
@@ -168,7 +181,8 @@ class GeminiAdapter(Adapter):
                 endpoint.timeouts.read,
                 client_args={
                     "event_hooks": {"request": [connect_timeout]},
-                    "verify": default_ssl_context(),
+                    "transport": deadline_transport(httpx2, httpx2.Limits()),
+                    "follow_redirects": False,
                 },
             ),
         )
@@ -225,7 +239,7 @@ class GeminiAdapter(Adapter):
             for m in request.messages
         ]
 
-    def _completion(self, response: Any) -> Completion:
+    def _reply(self, request: ChatRequest, response: Any) -> Response:
         provider = self.endpoint.provider_id
         text = reply_text(response)
         if text is None:
@@ -241,138 +255,65 @@ class GeminiAdapter(Adapter):
             raise ResponseFormatError(
                 f"{provider} sent an answer without candidates", provider=provider
             )
-        prompt, output = usage_counts(getattr(response, "usage_metadata", None))
-        return Completion(text, Usage(prompt, output), finish_reason(response))
-
-    def _on_chunk(self, chunk: Any, state: StreamState) -> str | None:
-        meta = getattr(chunk, "usage_metadata", None)
-        if meta is not None:
-            prompt, output = usage_counts(meta)
-            if prompt is not None:
-                state.prompt_tokens = prompt
-            if output is not None:
-                state.completion_tokens = output
-        reason = finish_reason(chunk)
-        if reason is not None:
-            state.finish_reason = reason
-            state.completed = True
-        return reply_text(chunk) or None
-
-    # -- errors ----------------------------------------------------------------------------
-
-    def _map(
-        self,
-        exc: BaseException,
-        model: str | None,
-        read_timeout: float | None = None,
-        *,
-        answering: bool = True,
-    ) -> ModelError:
-        provider = self.endpoint.provider_id
-        where = self.endpoint.base_url
-        timeouts = self.endpoint.timeouts
-        if isinstance(exc, self._api_error):
-            return self._status_error(exc, model)
-        if isinstance(exc, self._httpx.TransportError):
-            return map_httpx_error(
-                self._httpx, provider, exc, where, timeouts, read_timeout, answering=answering
-            )
-        if isinstance(exc, self._aiohttp.ClientError):
-            return map_aiohttp_error(
-                self._aiohttp, provider, exc, where, timeouts, read_timeout, answering=answering
-            )
-        if isinstance(exc, TimeoutError):  # our asyncio.timeout
-            return timed_out(provider, "answer in time", read_timeout or timeouts.read, False)
-        return bad_payload(provider, exc)
-
-    def _status_error(self, exc: Any, model: str | None) -> ModelError:
-        provider = self.endpoint.provider_id
-        details = getattr(exc, "details", None)
-        code = getattr(exc, "code", None)
-        status = code if isinstance(code, int) else 0
-        body: str | None
-        if isinstance(details, dict) and "error" not in details and "message" in details:
-            body = str(details["message"])  # a body that was not JSON (an HTML page, ...)
-        elif details is not None:
-            body = json.dumps(details, default=str)
-        else:
-            body = getattr(exc, "message", None)
-        if status < 400:
-            return ProviderError(f"{provider} failed mid-stream: {body}", provider=provider)
-        headers: Mapping[str, str] | None = getattr(getattr(exc, "response", None), "headers", None)
-        error = error_for_status(provider, status, body, headers, model=model)
-        if isinstance(error, RateLimitError) and error.retry_after is None:
-            delay = retry_delay(details)
-            if delay is not None:
-                error = error_for_status(
-                    provider, status, body, {"retry-after": f"{delay:g}"}, model=model
-                )
-        return error
+        usage = gemini_usage(getattr(response, "usage_metadata", None)) or Usage()
+        return self.reply(request, text, usage, finish_reason(response))
 
     # -- sync ------------------------------------------------------------------------------
 
-    def complete(self, request: ChatRequest) -> Completion:
+    def complete(self, request: ChatRequest) -> Response:
         models = self._client.models
         contents = self._contents(request)
         config = self._config(request, blocking=True)
-        catch = self._catch
+        deadline = call_deadline(self.endpoint.provider_id, request.params.timeout)
+        at = self._errors.at(request.model, deadline)
 
-        def attempt() -> Completion:
-            try:
-                response = models.generate_content(
+        def attempt() -> Any:
+            with at, scoped(CallScope(deadline)):
+                return models.generate_content(
                     model=request.model, contents=contents, config=config
                 )
-            except catch as exc:
-                raise self._map(exc, request.model, request.params.timeout) from None
-            return self._completion(response)
 
-        return self._retry.call(attempt)
+        with at:  # the SDK converts the answer after reading it
+            return self._reply(request, self._retry.call(attempt))
 
-    def stream(self, request: ChatRequest, state: StreamState) -> Iterator[str]:
+    def stream(self, request: ChatRequest) -> Iterator[AdapterEvent]:
         models = self._client.models
         contents = self._contents(request)
         config = self._config(request, blocking=True)
-        catch = self._catch
-        read_timeout = request.params.timeout
+        deadline = call_deadline(self.endpoint.provider_id, request.params.timeout)
+        at = self._errors.at(request.model, deadline)
+        scope = CallScope(deadline)
 
         # The SDK sends the request when its generator is first advanced, so "opening" the
         # stream means getting its first event; only that is retried.
-        def open_stream() -> tuple[Iterator[Any], Any]:
+        def open_stream() -> tuple[Any, Any]:
+            scope.close()
             chunks = models.generate_content_stream(
                 model=request.model, contents=contents, config=config
             )
-            try:
+            with at, scoped(scope):
                 return chunks, next(chunks, None)
-            except catch as exc:
-                raise self._map(exc, request.model, read_timeout) from None
 
-        chunks, first = self._retry.call(open_stream)
+        chunks, chunk = self._retry.call(open_stream)
         try:
-            chunk = first
-            while chunk is not None:
-                text = self._on_chunk(chunk, state)
-                if text:
-                    state.chunks += 1
-                    yield text
-                chunk = next(chunks, None)
-        except catch as exc:
-            if not state.completed:
-                raise self._map(exc, request.model, read_timeout) from None
+            with at:
+                while chunk is not None:
+                    events, last = _events(chunk)
+                    yield from events
+                    if last:
+                        for response in scope.responses:  # a bounded drain, then closed
+                            finish(response, iter(response.stream))
+                        return
+                    chunk = next(chunks, None)
         finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
-        if not state.completed:
-            raise unterminated(self.endpoint.provider_id, _END_MARKER)
+            chunks.close()
+            scope.close()
+        raise unterminated(self.endpoint.provider_id, _END_MARKER)
 
     def list_models(self) -> list[str]:
-        catch = self._catch
-
         def attempt() -> list[str]:
-            try:
+            with self._errors.at():
                 names = [model.name for model in self._client.models.list()]
-            except catch as exc:
-                raise self._map(exc, None) from None
             return [n.removeprefix("models/") for n in names if isinstance(n, str)]
 
         return self._retry.call(attempt)
@@ -384,7 +325,10 @@ class GeminiAdapter(Adapter):
             self._async_client = self._genai.Client(
                 api_key=self.endpoint.api_key,
                 vertexai=False,
-                http_options=self._http_options(None),
+                http_options=self._http_options(
+                    None,
+                    async_client_args={"allow_redirects": False, "ssl": default_ssl_context()},
+                ),
             )
         return self._async_client.aio
 
@@ -397,71 +341,86 @@ class GeminiAdapter(Adapter):
             if session is not None:
                 await session.close()
 
-    def _limits(self, request: ChatRequest) -> tuple[float, float]:
+    def _limits(self, request: ChatRequest, deadline: Deadline) -> tuple[float, float]:
         """(seconds until the answer starts, seconds between stream events).
 
         The first wait covers connecting too, which the SDK's aiohttp call does not bound
         apart, so it is `read` plus the connect timeout (capped by `read`, as per-call
-        timeouts do for the httpx2 transports)."""
+        timeouts do for the httpx2 transports); a call timeout caps both by the time left."""
         read = request.params.timeout or self.endpoint.timeouts.read
-        return read + min(read, self.endpoint.timeouts.connect), read
+        first = read + min(read, self.endpoint.timeouts.connect)
+        left = deadline.remaining()
+        if left is not None:
+            first, read = min(first, left), min(read, left)
+        return max(0.0, first), max(0.0, read)
 
-    async def acomplete(self, request: ChatRequest) -> Completion:
+    async def acomplete(self, request: ChatRequest) -> Response:
         models = self._aio().models
         await self._loops.get()
         contents = self._contents(request)
         config = self._config(request, blocking=False)
-        first_wait, _ = self._limits(request)
-        catch = self._catch
+        deadline = call_deadline(self.endpoint.provider_id, request.params.timeout)
+        at = self._errors.at(request.model, deadline)
 
-        async def attempt() -> Completion:
-            try:
+        async def attempt() -> Any:
+            first_wait, _ = self._limits(request, deadline)
+            with at:
                 async with asyncio.timeout(first_wait):
-                    response = await models.generate_content(
+                    return await models.generate_content(
                         model=request.model, contents=contents, config=config
                     )
-            except catch as exc:
-                raise self._map(exc, request.model, first_wait) from None
-            return self._completion(response)
 
-        return await self._retry.acall(attempt)
+        with at:
+            return self._reply(request, await self._retry.acall(attempt))
 
-    async def astream(self, request: ChatRequest, state: StreamState) -> AsyncIterator[str]:
+    async def astream(self, request: ChatRequest) -> AsyncIterator[AdapterEvent]:
         models = self._aio().models
         await self._loops.get()
         contents = self._contents(request)
         config = self._config(request, blocking=False)
-        first_wait, read = self._limits(request)
-        catch = self._catch
+        deadline = call_deadline(self.endpoint.provider_id, request.params.timeout)
+        at = self._errors.at(request.model, deadline)
 
         async def open_stream() -> tuple[Any, Any]:
-            chunks = await models.generate_content_stream(
-                model=request.model, contents=contents, config=config
-            )
-            try:
-                async with asyncio.timeout(first_wait):
-                    return chunks, await anext(chunks, None)
-            except catch as exc:
-                await chunks.aclose()
-                raise self._map(exc, request.model, first_wait) from None
+            first_wait, _ = self._limits(request, deadline)
+            with at:
+                chunks = await models.generate_content_stream(
+                    model=request.model, contents=contents, config=config
+                )
+                try:
+                    async with asyncio.timeout(first_wait):
+                        return chunks, await anext(chunks, None)
+                except BaseException:
+                    await chunks.aclose()
+                    raise
 
-        chunks, first = await self._retry.acall(open_stream)
+        chunks, chunk = await self._retry.acall(open_stream)
         try:
-            chunk = first
-            while chunk is not None:
-                text = self._on_chunk(chunk, state)
-                if text:
-                    state.chunks += 1
-                    yield text
-                async with asyncio.timeout(read):
-                    chunk = await anext(chunks, None)
-        except catch as exc:
-            if not state.completed:
-                raise self._map(exc, request.model, read) from None
+            with at:
+                while chunk is not None:
+                    events, last = _events(chunk)
+                    for event in events:
+                        yield event
+                    if last:
+                        await self._drain(chunks)
+                        return
+                    _, read = self._limits(request, deadline)
+                    async with asyncio.timeout(read):
+                        chunk = await anext(chunks, None)
         finally:
             await chunks.aclose()
-        if not state.completed:
-            raise unterminated(self.endpoint.provider_id, _END_MARKER)
+        raise unterminated(self.endpoint.provider_id, _END_MARKER)
+
+    @staticmethod
+    async def _drain(chunks: Any) -> None:
+        """A bounded drain after the last chunk: the SDK releases the connection to the pool
+        when its stream ends; a server that keeps talking is dropped after `DRAIN_SECONDS`."""
+        try:
+            async with asyncio.timeout(DRAIN_SECONDS):
+                async for _ in chunks:
+                    pass
+        except Exception:
+            pass
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -476,4 +435,4 @@ class GeminiAdapter(Adapter):
         self.close()
 
 
-__all__ = ["GeminiAdapter"]
+__all__ = ["GeminiAdapter", "gemini_usage", "retry_delay", "usage_counts"]
