@@ -363,7 +363,7 @@ class Runner:
                 None,
             ),
         ]
-        if (REPO / "rlm_code" / "cli" / "shell.py").exists():
+        if (REPO / "rlm_code" / "cli" / "shell" / "loop.py").exists():
             commands.append(
                 (
                     "shell",

@@ -41,7 +41,7 @@ def test_cli_command_modules_import_only_argparse() -> None:
     probe = (
         "import sys\n"
         "before = set(sys.modules)\n"
-        "import rlm_code.cli.cmd_providers, rlm_code.cli.cmd_models\n"
+        "import rlm_code.cli.commands.providers, rlm_code.cli.commands.models\n"
         "new = sorted(set(sys.modules) - before)\n"
         "print('\\n'.join(new))\n"
     )
@@ -52,6 +52,7 @@ def test_cli_command_modules_import_only_argparse() -> None:
     new = set(result.stdout.split())
     assert "argparse" in new, "the probe sees what the import loads"
     ours = {m for m in new if m.startswith("rlm_code")}
-    assert ours == {"rlm_code", "rlm_code.cli", "rlm_code.cli.cmd_providers",
-                    "rlm_code.cli.cmd_models"}  # fmt: skip
+    assert ours == {"rlm_code", "rlm_code.cli", "rlm_code.cli.commands",
+                    "rlm_code.cli.commands.providers", "rlm_code.cli.commands.models",
+                    "rlm_code.cli.exit_codes"}  # fmt: skip
     assert "typing" not in new

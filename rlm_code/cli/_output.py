@@ -5,8 +5,13 @@ and `NO_COLOR` is unset (https://no-color.org), and one-line errors on stderr, w
 matches for a mistyped name. Only the standard library is imported here, and only the
 commands' `run` functions import this module, so it never costs start-up time.
 
-Everything written to stderr passes through `rlm_code.core.redact.redact`, so an API key that
-reaches an error message is masked there too.
+Table cells and error lines pass through the one terminal filter (`rlm_code.cli.sanitize`)
+before our own colour codes are added: a model name or an error body a server chose cannot
+drive the terminal. Everything written to stderr also passes through
+`rlm_code.core.redact.redact`, so an API key that reaches an error message is masked there too.
+
+A closed pipe (`| head`) is not handled here: `BrokenPipeError` reaches `cli.main`, which
+ends the process quietly (see `cli.exit_codes`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TextIO
+
+from rlm_code.cli.exit_codes import EXIT_USAGE
+from rlm_code.cli.sanitize import strip_controls, strip_controls_one_line
 
 PROG = "rlm-code"
 
@@ -66,7 +74,8 @@ def format_table(
     a style for one cell instead. Padding is computed on the plain text, so colour never
     breaks alignment. Trailing spaces are stripped from every line.
     """
-    body = [[str(cell) for cell in row] for row in rows]
+    headers = [strip_controls_one_line(str(h)) for h in headers]
+    body = [[strip_controls_one_line(str(cell)) for cell in row] for row in rows]
     for row in body:
         if len(row) != len(headers):
             raise ValueError(f"row has {len(row)} cells, expected {len(headers)}")
@@ -94,15 +103,15 @@ def format_table(
 
 
 def write(text: str, stream: TextIO | None = None) -> None:
-    """Write text plus a newline; a closed pipe (`| head`) ends output quietly."""
+    """Write text (ours, already filtered where it holds provider text) plus a newline."""
     stream = sys.stdout if stream is None else stream
-    try:
-        stream.write(text + "\n")
-        stream.flush()
-    except BrokenPipeError:
-        # Python's recommended handling: point stdout at devnull so the exit flush is silent.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+    stream.write(text + "\n")
+    stream.flush()
+
+
+def write_untrusted(text: str, stream: TextIO | None = None) -> None:
+    """Write text a provider or server chose, filtered for the terminal, plus a newline."""
+    write(strip_controls(text), stream)
 
 
 def print_table(
@@ -119,9 +128,19 @@ def print_table(
     write(format_table(headers, rows, color=color, styles=styles, cell_style=cell_style), stream)
 
 
+# json escapes C0 controls but, with ensure_ascii=False, leaves DEL and the C1 controls raw;
+# some terminals act on C1 (0x9B is CSI), so they are written as \u escapes too (same JSON).
+_JSON_RAW_CONTROLS = {code: f"\\u{code:04x}" for code in range(0x7F, 0xA0)}
+
+
+def json_text(data: Any) -> str:
+    """Indented JSON with every control character escaped, safe to print on a terminal."""
+    return json.dumps(data, indent=2, ensure_ascii=False).translate(_JSON_RAW_CONTROLS)
+
+
 def print_json(data: Any, stream: TextIO | None = None) -> None:
     """Print `data` as indented JSON (never coloured: it is for programs)."""
-    write(json.dumps(data, indent=2, ensure_ascii=False), stream)
+    write(json_text(data), stream)
 
 
 def one_line(message: str) -> str:
@@ -129,11 +148,16 @@ def one_line(message: str) -> str:
     return " ".join(message.split())
 
 
-def fail(message: str, code: int = 2) -> int:
-    """Print `rlm-code: <message>` as one line on stderr and return `code` (the exit code)."""
+def error_line(message: str) -> str:
+    """A message as one safe line: controls stripped, whitespace collapsed, keys masked."""
     from rlm_code.core.redact import redact
 
-    print(f"{PROG}: {redact(one_line(message))}", file=sys.stderr)
+    return redact(strip_controls_one_line(message))
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> int:
+    """Print `rlm-code: <message>` as one line on stderr and return `code` (the exit code)."""
+    print(f"{PROG}: {error_line(message)}", file=sys.stderr, flush=True)
     return code
 
 

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from rlm_code.core.config import ConfigManager
-    from rlm_code.core.exceptions import ModelError
     from rlm_code.models.llm_connector import LLMConnector
 
 BUILTIN_MODEL = "rlm-code-local"
@@ -26,23 +25,6 @@ BUILTIN_NOTE = (
     "prompt). Set one with `rlm-code config set default-model provider/model` or "
     "RLM_CODE_MODEL, or pass --model."
 )
-
-EXIT_OK = 0
-EXIT_PROVIDER = 1
-EXIT_USAGE = 2
-
-
-def exit_code_for(error: ModelError) -> int:
-    """Usage errors (bad names, bad arguments) exit 2; provider and network errors exit 1."""
-    from rlm_code.core.exceptions import (
-        InvalidAPIKeyFormatError,
-        InvalidInputError,
-        ProviderNotFoundError,
-    )
-
-    usage = (InvalidInputError, ProviderNotFoundError, InvalidAPIKeyFormatError)
-    return EXIT_USAGE if isinstance(error, usage) else EXIT_PROVIDER
-
 
 @contextlib.contextmanager
 def builtin_server() -> Iterator[str]:

@@ -34,17 +34,15 @@ from shell_helpers import (
     usage_row,
 )
 
-from rlm_code.cli import shell as shell_module
-from rlm_code.cli.picker import Choice, Terminal, pick, read_key
-from rlm_code.cli.shell_connect import (
-    ConnectRequest,
-    ConnectUsageError,
-    acp_agents,
-    local_servers,
-    parse_connect,
-    scrub_connect_line,
-)
-from rlm_code.cli.shell_readline import Completer, config_dir
+from rlm_code.cli.shell import loop as shell_module
+from rlm_code.cli.shell.connect import ConnectRequest, ConnectUsageError, parse_connect
+from rlm_code.cli.shell.discovery import acp_agents, local_servers
+from rlm_code.cli.shell.history import scrub_connect_line, scrub_history_line
+from rlm_code.cli.shell.line_editor import Completer, config_dir
+from rlm_code.cli.shell.names import INTERRUPTED_MARK
+from rlm_code.cli.shell.picker import Choice, Terminal, pick, read_key
+from rlm_code.cli.shell.startup import nothing_configured
+from rlm_code.cli.shell.terminal import color_ok
 from rlm_code.testing import LocalProtocolServer, count_tokens, echo_reply, run_local_server
 
 pytestmark = pytest.mark.timeout(60)
@@ -354,7 +352,7 @@ def test_ctrl_c_stops_a_streamed_reply_and_keeps_the_part_shown(
     partial = messages[1]["content"]
     assert messages[1]["role"] == "assistant"
     assert partial.startswith("Echo: word0 word1")
-    assert partial.endswith(shell_module.INTERRUPTED_MARK)
+    assert partial.endswith(INTERRUPTED_MARK)
     assert messages[2] == {"role": "user", "content": "and now?"}
 
 
@@ -502,21 +500,21 @@ def test_nothing_configured_agrees_with_the_config_manager(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RLM_CODE_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.delenv("RLM_CODE_MODEL", raising=False)
-    assert shell_module.nothing_configured()
+    assert nothing_configured()
     assert ConfigManager().default_model is None
     (tmp_path / ".env").write_text("RLM_CODE_MODEL=ollama/llama3.2\n")
-    assert not shell_module.nothing_configured()
+    assert not nothing_configured()
     assert ConfigManager().default_model == "ollama/llama3.2"
     (tmp_path / ".env").unlink()
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "config.yaml").write_text("default_model: vllm/x\n")
-    assert not shell_module.nothing_configured()
+    assert not nothing_configured()
     (tmp_path / "config" / "config.yaml").unlink()
     (tmp_path / "rlm_config.yaml").write_text("default_model: vllm/y\n")
-    assert not shell_module.nothing_configured()
+    assert not nothing_configured()
     (tmp_path / "rlm_config.yaml").unlink()
     monkeypatch.setenv("RLM_CODE_MODEL", "vllm/z")
-    assert not shell_module.nothing_configured()
+    assert not nothing_configured()
 
 
 @pytest.mark.parametrize(
@@ -562,8 +560,8 @@ def test_scrub_connect_line(line: str, scrubbed: str) -> None:
 
 
 def test_history_line_masks_key_shapes_anywhere() -> None:
-    assert FAKE_KEY not in (shell_module.scrub_history_line(f"my key is {FAKE_KEY}") or "")
-    shown = shell_module.scrub_history_line(f"/connect openai gpt-4o {FAKE_KEY}", mask=True)
+    assert FAKE_KEY not in (scrub_history_line(f"my key is {FAKE_KEY}") or "")
+    shown = scrub_history_line(f"/connect openai gpt-4o {FAKE_KEY}", mask=True)
     assert shown == "/connect openai gpt-4o ********"
 
 
@@ -701,7 +699,7 @@ def test_colour_only_on_a_terminal_without_no_color(
     session.expect_exact(coloured_prompt)
     raw = session.log.getvalue()
     assert "\x1b[31merror: unknown command /nope" in raw
-    assert not shell_module.color_ok(io.StringIO())  # not a terminal
+    assert not color_ok(io.StringIO())  # not a terminal
 
 
 def test_replies_cannot_drive_the_terminal(
@@ -712,7 +710,9 @@ def test_replies_cannot_drive_the_terminal(
     session.run("hi", VLLM)
     session.run("again", VLLM)
     raw = session.log.getvalue()
-    assert "safe]0;owned [2Jtext" in raw
+    # Whole sequences go (the one sanitiser, `rlm_code.cli.sanitize`), not just their ESC.
+    assert "safe text\r\n" in raw
+    assert "owned" not in raw and "[2J" not in raw
     assert "\x1b]0;" not in raw and "\x1b[2J" not in raw
     # The model still gets its own words back, unchanged.
     assert chat_requests(fresh_server)[-1]["messages"][1]["content"].startswith("safe\x1b]0;")

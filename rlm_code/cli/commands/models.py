@@ -1,22 +1,25 @@
 """`rlm-code models PROVIDER`: the curated models of one provider, one per line.
 
-The list is the curated catalog (`get_superqode_models`), or the provider's `example_models`
-when it has no curated list. `register` imports nothing but argparse (start-up is
-benchmarked); everything else loads inside `run`, which stays small so that a live listing
-can be added beside the curated one.
+The list is the connector's curated list (`list_provider_example_models`: the catalog, else
+the provider's example models, with OpenCode's free-model rule), so `rlm-code models`, the
+shell and the library agree; `--live` asks the provider's API instead. `register` imports
+nothing but argparse (start-up is benchmarked); everything else loads inside `run`.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from rlm_code.cli.exit_codes import EXIT_OK, EXIT_USAGE
+
 TYPE_CHECKING = False  # not `from typing import ...`: typing costs ~1.5 ms at start-up
 if TYPE_CHECKING:
     from typing import Any
 
+    from rlm_code.models.llm_connector import LLMConnector
     from rlm_code.models.providers.registry import ProviderSpec
 
-EXIT_USAGE = 2
+CURATED_LIMIT = 10_000  # "all of them": the connector's method takes a limit
 
 
 def register(subparsers: Any) -> None:
@@ -35,7 +38,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="ask the provider's own API (uses its configured key and base URL)",
     )
-    parser.set_defaults(handler="rlm_code.cli.cmd_models:run")
+    parser.set_defaults(handler="rlm_code.cli.commands.models:run")
 
 
 def resolve_provider(name: str) -> ProviderSpec | None:
@@ -51,21 +54,21 @@ def resolve_provider(name: str) -> ProviderSpec | None:
     return spec
 
 
-def curated_models(spec: ProviderSpec) -> list[str]:
-    """Curated catalog list, else the spec's example models; duplicates dropped, order kept."""
-    from rlm_code.models.providers.model_catalog import get_superqode_models
-
-    models = get_superqode_models(spec.provider_id) or list(spec.example_models)
+def curated_models(connector: LLMConnector, spec: ProviderSpec) -> list[str]:
+    """The provider's curated models as the connector and the shell see them (one list,
+    OpenCode's free-model rule included); duplicates dropped, order kept."""
+    models = connector.list_provider_example_models(spec.provider_id, limit=CURATED_LIMIT)
     return list(dict.fromkeys(models))
 
 
 def print_models(provider_id: str, models: list[str], as_json: bool) -> None:
-    from rlm_code.cli._output import print_json, write
+    """One name per line (filtered for the terminal: a live list is the provider's text)."""
+    from rlm_code.cli._output import print_json, write_untrusted
 
     if as_json:
         print_json({"provider": provider_id, "models": models})
     elif models:
-        write("\n".join(models))
+        write_untrusted("\n".join(models))
     else:
         import sys
 
@@ -76,30 +79,28 @@ def print_models(provider_id: str, models: list[str], as_json: bool) -> None:
         )
 
 
-def live_models(provider_id: str) -> list[str]:
-    """What the provider's API lists for this account; raises the connector's typed errors."""
-    from rlm_code.models.llm_connector import LLMConnector
-
-    with LLMConnector() as connector:
-        return connector.list_models(provider_id, live_only=True)
-
-
 def run(args: argparse.Namespace) -> int:
     spec = resolve_provider(args.provider)
     if spec is None:
         return EXIT_USAGE
-    if not args.live:
-        print_models(spec.provider_id, curated_models(spec), args.json)
-        return 0
     from rlm_code.cli._output import fail
-    from rlm_code.cli.session import exit_code_for
-    from rlm_code.core.exceptions import ModelError
+    from rlm_code.cli.exit_codes import exit_code_for
+    from rlm_code.core.exceptions import ConfigError, ModelError
+    from rlm_code.models.llm_connector import LLMConnector
 
     try:
-        models = live_models(spec.provider_id)
+        with LLMConnector() as connector:
+            if args.live:
+                models = connector.list_models(spec.provider_id, live_only=True)
+            else:
+                models = curated_models(connector, spec)
+    except ConfigError as exc:
+        if args.debug:
+            raise
+        return fail(str(exc), EXIT_USAGE)
     except ModelError as exc:
         if args.debug:
             raise
         return fail(str(exc), exit_code_for(exc))
     print_models(spec.provider_id, models, args.json)
-    return 0
+    return EXIT_OK

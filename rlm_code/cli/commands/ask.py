@@ -11,7 +11,8 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
-    from typing import Any
+    from collections.abc import Iterable
+    from typing import Any, TextIO
 
 
 def register(subparsers: Any) -> None:
@@ -33,10 +34,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--max-tokens", type=int, help="cap the reply length (tokens)")
     parser.add_argument("--temperature", type=float, help="sampling temperature, 0 to 2")
     parser.add_argument("--timeout", type=float, help="read timeout in seconds")
-    parser.set_defaults(handler="rlm_code.cli.cmd_ask:run")
+    parser.set_defaults(handler="rlm_code.cli.commands.ask:run")
 
 
 def read_prompt(arg: str | None) -> str | None:
+    """The argument, else stdin when it is `-` or absent and stdin is not a terminal
+    (a closed stdin reads as empty: `cli.main` gives it a devnull stand-in)."""
     import sys
 
     if arg is not None and arg != "-":
@@ -46,11 +49,27 @@ def read_prompt(arg: str | None) -> str | None:
     return sys.stdin.read().rstrip("\n")
 
 
+def stream_to(out: TextIO, chunks: Iterable[str]) -> None:
+    """Write streamed text as it arrives, filtered for the terminal (a sequence cut between
+    two chunks is still removed: the filter keeps its state)."""
+    from rlm_code.cli.sanitize import TerminalSanitizer
+
+    sanitizer = TerminalSanitizer()
+    for chunk in chunks:
+        text = sanitizer.feed(chunk)
+        if text:
+            out.write(text)
+            out.flush()
+    out.write(sanitizer.flush())
+
+
 def run(args: argparse.Namespace) -> int:
     import sys
 
     from rlm_code.cli._output import fail, print_json
-    from rlm_code.cli.session import EXIT_USAGE, exit_code_for, open_session
+    from rlm_code.cli.exit_codes import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, exit_code_for
+    from rlm_code.cli.sanitize import strip_controls
+    from rlm_code.cli.session import open_session
     from rlm_code.core.exceptions import ConfigError, ModelError
 
     prompt = read_prompt(args.prompt)
@@ -61,23 +80,22 @@ def run(args: argparse.Namespace) -> int:
         "temperature": args.temperature,
         "timeout": args.timeout,
     }
+    out = sys.stdout
     try:
         with open_session(args.model, base_url=args.base_url, quiet=args.json) as connector:
             before = connector.usage_snapshot()
             if args.json or args.no_stream:
                 text = connector.generate_response(prompt, system_prompt=args.system, **params)
                 if not args.json:
-                    sys.stdout.write(text + "\n")
+                    out.write(strip_controls(text) + "\n")
             else:
                 stream = connector.stream_response(prompt, system_prompt=args.system, **params)
                 try:
-                    for chunk in stream:
-                        sys.stdout.write(chunk)
-                        sys.stdout.flush()
+                    stream_to(out, stream)
                 finally:
-                    stream.close()
-                    sys.stdout.write("\n")
-                    sys.stdout.flush()
+                    stream.close()  # records the usage so far, even on Ctrl-C or a closed pipe
+                    out.write("\n")
+                    out.flush()
                 text = ""
             if args.json:
                 status = connector.get_connection_status()
@@ -90,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
                     }
                 )
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except ConfigError as exc:
         if args.debug:
             raise
@@ -99,4 +117,4 @@ def run(args: argparse.Namespace) -> int:
         if args.debug:
             raise
         return fail(str(exc), exit_code_for(exc))
-    return 0
+    return EXIT_OK

@@ -1,4 +1,4 @@
-"""The shell's first connection, opened on a background thread.
+"""The shell's first connection: how it is chosen cheaply, and opened on a background thread.
 
 Why a thread: importing the connector and its HTTP client (and, on a fresh machine, starting
 the built-in local server with aiohttp) takes a few hundred milliseconds, while the prompt
@@ -14,7 +14,10 @@ with the same note `ask` prints.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
+
+from rlm_code.cli.shell.line_editor import config_dir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -131,4 +134,23 @@ class Link:
             self._stack.close()
 
 
-__all__ = ["Link"]
+def nothing_configured() -> bool:
+    """True when no source could name a default model: no `RLM_CODE_MODEL`, no `.env` or
+    `rlm_config.yaml` in the working directory, no user `config.yaml`.
+
+    Then `ConfigManager().default_model` is None for sure (a test checks the two agree), and
+    the shell can pick the built-in server without importing the config module, which is the
+    largest single cost before the first prompt.
+    """
+    if os.environ.get("RLM_CODE_MODEL", "").strip():
+        return False
+    cwd = os.getcwd()
+    files = (
+        os.path.join(config_dir(), "config.yaml"),
+        os.path.join(cwd, "rlm_config.yaml"),
+        os.path.join(cwd, ".env"),
+    )
+    return not any(os.path.exists(path) for path in files)
+
+
+__all__ = ["Link", "nothing_configured"]

@@ -14,6 +14,8 @@ the part that ran with `--local-only` / `--acp-only`).
 
 from __future__ import annotations
 
+from rlm_code.cli.exit_codes import EXIT_OK, EXIT_USAGE
+
 TYPE_CHECKING = False  # not `from typing import ...`: typing costs ~1.5 ms at start-up
 if TYPE_CHECKING:
     import argparse
@@ -21,7 +23,6 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Any, TextIO
 
-EXIT_USAGE = 2
 MODELS_SHOWN = 3
 LOCAL_HEADERS = ("provider", "URL", "status", "models", "latency", "detail")
 ACP_HEADERS = ("agent", "installed", "version", "configured", "detail")
@@ -51,7 +52,7 @@ def register(subparsers: Any) -> None:
     only = parser.add_mutually_exclusive_group()
     only.add_argument("--local-only", action="store_true", help="only probe local servers")
     only.add_argument("--acp-only", action="store_true", help="only look for ACP agents")
-    parser.set_defaults(handler="rlm_code.cli.cmd_discover:run")
+    parser.set_defaults(handler="rlm_code.cli.commands.discover:run")
 
 
 class _Spinner:
@@ -209,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.json:
         print_json(report)
-        return 0
+        return EXIT_OK
 
     color = use_color()
     if "local" in report:
@@ -225,4 +226,4 @@ def run(args: argparse.Namespace) -> int:
         title = f"ACP agents ({installed} of {len(agents)} installed)"
         write(style(title, "bold", color=color))
         print_table(ACP_HEADERS, _acp_rows(agents), cell_style=_status_style)
-    return 0
+    return EXIT_OK

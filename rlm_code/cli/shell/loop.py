@@ -3,7 +3,8 @@
 Type text to chat with the connected model (the reply streams as it arrives and the whole
 conversation is sent each turn); type `/help` for the slash commands (`/connect`, `/models`,
 `/usage`, ...). Tab completes commands, provider names and model names; history is kept
-across sessions in `<user config dir>/history` (see `shell_readline` for what is kept).
+across sessions in `<user config dir>/history` (see `line_editor` and `history` for what is
+kept: keys and URL credentials never are).
 
 Keys: Ctrl-C during a reply stops it and returns to the prompt; Ctrl-C at the prompt drops the
 line being typed; Ctrl-D at an empty prompt (or `/exit`, `/quit`) leaves with exit code 0.
@@ -21,7 +22,7 @@ Conversation history policy:
 Start-up (benchmarked against `python -c pass`): this module imports only the standard
 library. On a terminal, the connection is chosen before the first prompt (`--model`, else
 `RLM_CODE_MODEL`, else the config files, which are read only when one exists, else the
-built-in local server) and opened on a background thread (`shell_link`) started just
+built-in local server) and opened on a background thread (`startup`) started just
 before the prompt, so the prompt appears while the connector, the HTTP client and perhaps
 the built-in server load. With stdin not a terminal there are no prompts, and nothing is
 loaded until a line needs it.
@@ -34,54 +35,36 @@ from __future__ import annotations
 import os
 import sys
 
-from rlm_code.cli.shell_readline import Completer, LineEditor, config_dir
+from rlm_code.cli.shell.line_editor import Completer, LineEditor
+from rlm_code.cli.shell.names import COMMAND_NAMES, INTERRUPTED_MARK
+from rlm_code.cli.shell.terminal import (
+    BOLD_CYAN,
+    DIM,
+    RED,
+    RESET,
+    close_quietly,
+    color_ok,
+    enable_debug_logging,
+    history_entry,
+    isatty,
+    provider_names,
+    strip_controls,
+)
 
 # Not `from typing import TYPE_CHECKING`: typing (and threading, contextlib) would cost start-up
 # time before the first prompt; they are imported where they are used.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Generator, Sequence
+    from collections.abc import Sequence
     from typing import Any, TextIO
 
-    from rlm_code.cli.picker import Terminal
-    from rlm_code.cli.shell_connect import ConnectRequest
-    from rlm_code.cli.shell_link import Link
+    from rlm_code.cli.shell.completion import ModelNames
+    from rlm_code.cli.shell.connect import ConnectRequest
+    from rlm_code.cli.shell.picker import Terminal
+    from rlm_code.cli.shell.startup import Link
     from rlm_code.core.config import ConfigManager
     from rlm_code.models.llm_connector import LLMConnector
-
-COMMAND_NAMES = (
-    "/connect",
-    "/models",
-    "/providers",
-    "/discover",
-    "/status",
-    "/usage",
-    "/disconnect",
-    "/clear",
-    "/system",
-    "/help",
-    "/exit",
-    "/quit",
-)
-INTERRUPTED_MARK = "[reply interrupted by the user]"
-KEY_SHOWN_AS = "********"
-
-_BOLD_CYAN = "\x1b[1;36m"
-_DIM = "\x1b[2m"
-_RED = "\x1b[31m"
-_RESET = "\x1b[0m"
-
-
-def color_ok(stream: TextIO) -> bool:
-    """Colour only on a terminal and never with `NO_COLOR` (same rule as `_output.use_color`,
-    repeated here so the first prompt does not pay for importing that module)."""
-    if os.environ.get("NO_COLOR"):
-        return False
-    try:
-        return stream.isatty()
-    except (AttributeError, OSError, ValueError):
-        return False
 
 
 class Shell:
@@ -103,18 +86,17 @@ class Shell:
         self.out = stdout or sys.stdout
         self.err = stderr or sys.stderr
         stdin = stdin or sys.stdin
-        self.interactive = _isatty(stdin) and _isatty(self.out)
+        self.interactive = isatty(stdin) and isatty(self.out)
         self.model_arg = model
         self.debug = debug
         self.color = color_ok(self.out)
         self.err_color = color_ok(self.err)
-        self.editor = LineEditor(self.interactive, scrub=scrub_history_line)
+        self.editor = LineEditor(self.interactive, scrub=history_entry)
         self.history: list[dict[str, str]] = []
         self.system: str | None = None
         self.link: Link | None = None
         self._term: Terminal | None = None
-        self._models: dict[str, list[str]] = {}
-        self._fetching: set[str] = set()
+        self._model_names: ModelNames | None = None
         self._plain_prompt = ""
 
     # -- start and stop ----------------------------------------------------------------------
@@ -122,8 +104,8 @@ class Shell:
     def run(self) -> int:
         """The read-eval loop; returns the exit code."""
         if self.debug:
-            _enable_debug_logging()
-        completer = Completer(COMMAND_NAMES, _provider_names, self._completion_models)
+            enable_debug_logging()
+        completer = Completer(COMMAND_NAMES, provider_names, self._completion_models)
         self.editor.setup(completer)
         code = 1  # an exception escaping the loop is a bug (main prints it)
         try:
@@ -152,7 +134,7 @@ class Shell:
         """
         if self.link is not None:
             return self.link
-        from rlm_code.cli.shell_link import Link
+        from rlm_code.cli.shell.startup import Link, nothing_configured
 
         config: ConfigManager | None = None
         # `RLM_CODE_MODEL` wins over the files (as in `ConfigManager.default_model`), so it
@@ -235,9 +217,9 @@ class Shell:
         if not text:
             return True
         if text.startswith("/") and not text.startswith("//"):
-            from rlm_code.cli import shell_commands
+            from rlm_code.cli.shell.commands import dispatch
 
-            return self.guard(shell_commands.dispatch, self, text)
+            return self.guard(dispatch, self, text)
         if text.startswith("//"):  # "//text" sends "/text"
             text = text[1:]
         self.guard(self.chat, text)
@@ -247,7 +229,7 @@ class Shell:
         """Call `func`; an error becomes one `error:` line and the shell goes on."""
         try:
             result = func(*args)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, BrokenPipeError):
             raise
         except Exception as exc:
             self.report(exc)
@@ -267,22 +249,26 @@ class Shell:
             system_prompt=self.system,
             context={"conversation_history": list(self.history)},
         )
+        from rlm_code.cli.sanitize import TerminalSanitizer
+
         parts: list[str] = []
         interrupted = False
         failure: Exception | None = None
         out = self.out
-        clean = _strip_controls if self.interactive else _keep
+        clean = TerminalSanitizer()  # the reply is the provider's text: no escapes reach the screen
         try:
             for chunk in stream:
                 parts.append(chunk)
-                out.write(clean(chunk))
+                out.write(clean.feed(chunk))
                 out.flush()
         except KeyboardInterrupt:
             interrupted = True
+        except BrokenPipeError:
+            raise  # the reader of our output is gone: `cli.main` ends quietly
         except Exception as exc:
             failure = exc
         finally:
-            _close_quietly(stream)
+            close_quietly(stream)
         reply = "".join(parts)
         if reply and not reply.endswith("\n"):
             out.write("\n")
@@ -335,7 +321,7 @@ class Shell:
 
     def connect(self, request: ConnectRequest) -> None:
         """Open a new connection (replacing the current one only when it succeeds)."""
-        from rlm_code.cli.shell_connect import ConnectUsageError, run_picker
+        from rlm_code.cli.shell.connect import ConnectUsageError, run_picker
         from rlm_code.core.redact import redact, register_secret
 
         connector = self.connector()
@@ -345,7 +331,7 @@ class Shell:
             run_picker(self, request.provider)
             return
         if request.provider and connector.provider_registry.get(request.provider) is None:
-            from rlm_code.cli.shell_connect import unknown_provider_message
+            from rlm_code.cli.shell.connect import unknown_provider_message
 
             raise ConnectUsageError(unknown_provider_message(request.provider, connector))
         connector.connect_to_model(
@@ -362,7 +348,7 @@ class Shell:
     def term(self) -> Terminal:
         """How pickers read and write (built on first use)."""
         if self._term is None:
-            from rlm_code.cli.picker import Terminal
+            from rlm_code.cli.shell.picker import Terminal
 
             self._term = Terminal.detect(
                 self.editor.read_plain, self._read_secret, color=self.color
@@ -382,40 +368,22 @@ class Shell:
     def read_name(self, prompt: str, choices: Sequence[str]) -> str | None:
         return self.editor.read_plain(prompt, choices)
 
+    @property
+    def models(self) -> ModelNames:
+        """Model names for Tab and the picker (built on first use: not a start-up cost)."""
+        if self._model_names is None:
+            from rlm_code.cli.shell.completion import ModelNames
+
+            self._model_names = ModelNames()
+        return self._model_names
+
     def cached_models(self, provider_id: str) -> list[str]:
-        return list(self._models.get(provider_id, ()))
+        """The provider's own model list, if Tab completion has fetched it."""
+        return self.models.live(provider_id)
 
     def _completion_models(self, provider: str) -> list[str]:
-        """Model names for Tab: the catalog, plus the connected provider's own list once
-        fetched (fetched in the background on the first Tab, never blocking the prompt)."""
-        from rlm_code.models.providers.model_catalog import get_superqode_models
-        from rlm_code.models.providers.registry import ProviderRegistry
-
-        spec = ProviderRegistry.default().get(provider)
-        if spec is None:
-            return []
-        names = list(get_superqode_models(spec.provider_id) or spec.example_models)
         connector = self.link.peek() if self.link is not None else None
-        if connector is not None:
-            status = connector.get_connection_status()
-            if status["connected"] and status["provider"] == spec.provider_id:
-                self._fetch_models(connector, spec.provider_id)
-        return names + self.cached_models(spec.provider_id)
-
-    def _fetch_models(self, connector: LLMConnector, provider_id: str) -> None:
-        if provider_id in self._models or provider_id in self._fetching:
-            return
-        self._fetching.add(provider_id)
-
-        import threading
-
-        def fetch() -> None:
-            try:
-                self._models[provider_id] = list(connector.list_models())
-            except Exception:  # completion is best effort
-                self._models[provider_id] = []
-
-        threading.Thread(target=fetch, name="rlm-shell-models", daemon=True).start()
+        return self.models.for_completion(provider, connector)
 
     # -- output ------------------------------------------------------------------------------
 
@@ -425,7 +393,7 @@ class Shell:
         if not self.color:
             return self._plain_prompt
         # \001 and \002 tell readline the escapes take no room on screen.
-        return f"\001{_BOLD_CYAN}\002{label}\001{_RESET}\002> "
+        return f"\001{BOLD_CYAN}\002{label}\001{RESET}\002> "
 
     def label(self) -> str:
         """`provider/model` of the connection (or of the one being opened)."""
@@ -441,9 +409,11 @@ class Shell:
         return str(status["model_id"]) if status["connected"] else "not connected"
 
     def say(self, text: str, *, dim: bool = False) -> None:
-        """A line of information on stdout (dim on a colour terminal)."""
+        """A line of information on stdout (dim on a colour terminal); it may quote a
+        provider's text (a model name), so it is filtered for the terminal first."""
+        text = strip_controls(text)
         if dim and self.color:
-            text = f"{_DIM}{text}{_RESET}"
+            text = f"{DIM}{text}{RESET}"
         self.out.write(text + "\n")
         self.out.flush()
 
@@ -456,19 +426,19 @@ class Shell:
         self.err.flush()
 
     def error(self, message: str) -> None:
-        """`error: <message>` as one line on stderr, keys masked."""
-        from rlm_code.core.redact import redact
+        """`error: <message>` as one line on stderr, filtered for the terminal, keys masked."""
+        from rlm_code.cli._output import error_line
 
-        text = "error: " + redact(" ".join(message.split()))
+        text = "error: " + error_line(message)
         if self.err_color:
-            text = f"{_RED}{text}{_RESET}"
+            text = f"{RED}{text}{RESET}"
         self.out.flush()
         self.err.write(text + "\n")
         self.err.flush()
 
     def report(self, exc: BaseException, *, prefix: str = "") -> None:
         """One line for an exception; the traceback too with --debug."""
-        from rlm_code.cli.shell_connect import ConnectUsageError
+        from rlm_code.cli.shell.connect import ConnectUsageError
         from rlm_code.core.exceptions import MissingAPIKeyError, RLMCodeError
 
         if isinstance(exc, RLMCodeError | ConnectUsageError):
@@ -491,15 +461,17 @@ class Shell:
             from rlm_code.core.redact import redact
 
             text = "".join(traceback.format_exception(exc))
-            self.err.write(redact(text))
+            self.err.write(redact(strip_controls(text)))
             self.err.flush()
 
     def _hide_key_echo(self, line: str) -> None:
-        """Rewrite the echoed `/connect ... KEY` line on screen with the key masked."""
+        """Rewrite the echoed line on screen with its keys masked (`history`'s rule)."""
         if os.environ.get("TERM", "") == "dumb":
             return
+        from rlm_code.cli.shell.history import scrub_history_line
+
         shown = scrub_history_line(line, mask=True)
-        if shown is None or shown == line:
+        if shown == line:
             return
         import shutil
 
@@ -509,101 +481,10 @@ class Shell:
         self.out.flush()
 
 
-def scrub_history_line(line: str, *, mask: bool = False) -> str | None:
-    """The line as it may be stored or shown: no `/connect` key, key-shaped text masked."""
-    words = line.split()
-    if words and words[0] == "/connect":
-        from rlm_code.cli.shell_connect import scrub_connect_line
-
-        scrubbed = scrub_connect_line(line)
-        if mask and scrubbed != " ".join(words):
-            kept = scrubbed.split()
-            shown = [w if w in kept else KEY_SHOWN_AS for w in words]
-            return " ".join(shown)
-        line = scrubbed
-    from rlm_code.core.redact import redact
-
-    return redact(line)
-
-
-def nothing_configured() -> bool:
-    """True when no source could name a default model: no `RLM_CODE_MODEL`, no `.env` or
-    `rlm_config.yaml` in the working directory, no user `config.yaml`.
-
-    Then `ConfigManager().default_model` is None for sure (a test checks the two agree), and
-    the shell can pick the built-in server without importing the config module, which is the
-    largest single cost before the first prompt.
-    """
-    if os.environ.get("RLM_CODE_MODEL", "").strip():
-        return False
-    cwd = os.getcwd()
-    files = (
-        os.path.join(config_dir(), "config.yaml"),
-        os.path.join(cwd, "rlm_config.yaml"),
-        os.path.join(cwd, ".env"),
-    )
-    return not any(os.path.exists(path) for path in files)
-
-
-# Control characters a reply could use to rewrite the screen or the window title (ESC
-# sequences, carriage returns, bells...); a terminal shows replies without them.
-_CONTROLS = {code: None for code in (*range(0x20), 0x7F) if code not in (0x09, 0x0A)}
-
-
-def _strip_controls(text: str) -> str:
-    return text.translate(_CONTROLS)
-
-
-def _keep(text: str) -> str:
-    return text
-
-
-def _isatty(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, OSError, ValueError):
-        return False
-
-
-def _close_quietly(stream: Generator[str, None, None]) -> None:
-    """Close a reply stream (which records its usage) even if Ctrl-C is pressed again."""
-    import contextlib
-    import signal
-    import threading
-
-    on_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if on_main else None
-    try:
-        with contextlib.suppress(Exception):  # a failing close must not hide the reply
-            stream.close()
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-
-
-def _provider_names() -> list[str]:
-    from rlm_code.models.providers.registry import ProviderRegistry
-
-    return ProviderRegistry.default().names()
-
-
-def _enable_debug_logging() -> None:
-    import logging
-
-    from rlm_code.core.redact import install_log_redaction
-
-    install_log_redaction()  # masks keys in every record, the HTTP libraries' ones included
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("debug: %(name)s: %(message)s"))
-    logger = logging.getLogger("rlm_code")
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-
-
 def run(args: argparse.Namespace) -> int:
     """Entry point used by `rlm_code.cli.main` when no command is given."""
     shell = Shell(model=getattr(args, "model", None), debug=bool(getattr(args, "debug", False)))
     return shell.run()
 
 
-__all__ = ["COMMAND_NAMES", "INTERRUPTED_MARK", "Shell", "run", "scrub_history_line"]
+__all__ = ["Shell", "run"]

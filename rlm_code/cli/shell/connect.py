@@ -15,29 +15,31 @@ it), never printed, and dropped from the line before it reaches the history file
 The picker's ACP mode only lists agents and says how to start them: an ACP agent is a program
 launched by its own CLI (or an editor), not a model endpoint, so there is nothing to connect to.
 
-Discovery (`discover_local_providers`, `discover_acp_agents`) is read through the connector,
-and any failure (module missing, timeout, odd data) counts as "no discovery": the picker then
-lists every provider without a running/not-running mark.
+Discovery is read through `discovery` (any failure counts as "no discovery": the picker then
+lists every provider without a running/not-running mark). What of a `/connect` line may reach
+the history file is `history`'s rule.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rlm_code.cli.picker import Choice, Terminal, pick
+from rlm_code.cli.shell.discovery import (
+    ACP_DISCOVERY_TIMEOUT_S,
+    LOCAL_DISCOVERY_TIMEOUT_S,
+    LocalServer,
+    acp_agents,
+    local_servers,
+)
+from rlm_code.cli.shell.history import NO_KEY, is_url
+from rlm_code.cli.shell.picker import Choice, Terminal, pick
 
 if TYPE_CHECKING:
     from rlm_code.models.llm_connector import LLMConnector
 
-log = logging.getLogger("rlm_code.shell")
-
-NO_KEY = frozenset({"-", "none", "local", "no-key", "nokey"})
 USAGE = "usage: /connect [<provider> <model> | <provider>/<model>] [api-key] [base-url]"
-LOCAL_DISCOVERY_TIMEOUT_S = 1.0
-ACP_DISCOVERY_TIMEOUT_S = 2.0
 TYPE_A_NAME = "type a name..."
 
 
@@ -53,10 +55,6 @@ class ConnectRequest:
     provider: str | None = None
     api_key: str | None = field(default=None, repr=False)
     base_url: str | None = None
-
-
-def is_url(token: str) -> bool:
-    return token.lower().startswith(("http://", "https://"))
 
 
 def parse_connect(args: Sequence[str]) -> ConnectRequest | None:
@@ -86,152 +84,6 @@ def parse_connect(args: Sequence[str]) -> ConnectRequest | None:
         else:
             raise ConnectUsageError(f"too many arguments; {USAGE}")
     return ConnectRequest(model, provider, key, url)
-
-
-def scrub_connect_line(line: str) -> str:
-    """The `/connect` line without its API key (other lines are returned unchanged).
-
-    Keeps the command, the provider and model words, placeholders and URLs; drops every other
-    word, so even a malformed line cannot carry a key into the history file.
-    """
-    words = line.split()
-    if not words or words[0] != "/connect" or len(words) < 2:
-        return line
-    positional = 1 if "/" in words[1] else 2
-    kept = words[: 1 + positional]
-    for word in words[1 + positional :]:
-        if is_url(word) or word.lower() in NO_KEY:
-            kept.append(word)
-    return " ".join(kept)
-
-
-# -- discovery, read defensively ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LocalServer:
-    """One local provider as discovery saw it."""
-
-    provider_id: str
-    running: bool
-    base_url: str = ""
-    models: tuple[str, ...] = ()
-    answered_as: str = ""  # the URL answers, but as this other provider
-
-
-@dataclass(frozen=True)
-class Agent:
-    """One ACP agent as discovery saw it."""
-
-    agent_id: str
-    name: str
-    installed: bool
-    configured: bool
-    command: str = ""  # the command line that starts the agent's ACP server, if known
-    version: str = ""
-    hint: str = ""  # discovery's note: what was found and what is missing
-    docs_url: str = ""
-
-
-def _first(item: Mapping[str, Any], *keys: str) -> Any:
-    for key in keys:
-        value = item.get(key)
-        if value not in (None, ""):
-            return value
-    return None
-
-
-def _names(values: Any) -> tuple[str, ...]:
-    if not isinstance(values, list | tuple):
-        return ()
-    names: list[str] = []
-    for value in values:
-        if isinstance(value, Mapping):
-            value = _first(value, "name", "id", "model")
-        if isinstance(value, str) and value and value not in names:
-            names.append(value)
-    return tuple(names)
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list | tuple):
-        return " ".join(str(v) for v in value)
-    return str(value)
-
-
-def local_servers(connector: LLMConnector, timeout: float) -> dict[str, LocalServer] | None:
-    """Discovery results by provider id; None when discovery is not available or failed.
-
-    Discovery reports one dict per URL; providers sharing that URL (its `candidates`, e.g.
-    TGI, MLX and llama.cpp on port 8080) are recorded as not running, with `answered_as`
-    naming the provider the server was recognised as.
-    """
-    try:
-        found = connector.discover_local_providers(timeout=timeout)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:  # any failure is "no discovery", never a crash
-        log.debug("local discovery failed: %r", exc)
-        return None
-    if not isinstance(found, list):
-        return None
-    servers: dict[str, LocalServer] = {}
-    for item in found:
-        if not isinstance(item, Mapping):
-            continue
-        provider_id = _first(item, "provider_id", "id", "provider")
-        if not isinstance(provider_id, str):
-            continue
-        running = bool(_first(item, "healthy", "running", "reachable", "available"))
-        url = _text(_first(item, "base_url", "url", "endpoint"))
-        server = LocalServer(provider_id, running, url, _names(item.get("models")))
-        _keep(servers, server)
-        candidates = item.get("candidates")
-        for other in candidates if isinstance(candidates, list) else ():
-            if isinstance(other, str) and other != provider_id:
-                answered = provider_id if running else ""
-                _keep(servers, LocalServer(other, False, url, answered_as=answered))
-    return servers
-
-
-def _keep(servers: dict[str, LocalServer], server: LocalServer) -> None:
-    previous = servers.get(server.provider_id)
-    if previous is None or (server.running and not previous.running):
-        servers[server.provider_id] = server
-
-
-def acp_agents(connector: LLMConnector, timeout: float) -> list[Agent] | None:
-    """ACP agents from discovery; None when discovery is not available or failed."""
-    try:
-        found = connector.discover_acp_agents(timeout=timeout)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:
-        log.debug("ACP discovery failed: %r", exc)
-        return None
-    if not isinstance(found, list):
-        return None
-    agents = []
-    for item in found:
-        if not isinstance(item, Mapping):
-            continue
-        agent_id = _text(_first(item, "agent_id", "id", "short_name", "name"))
-        if not agent_id:
-            continue
-        agents.append(
-            Agent(
-                agent_id=agent_id,
-                name=_text(_first(item, "display_name", "name")) or agent_id,
-                installed=bool(item.get("installed")),
-                configured=bool(_first(item, "configured", "ready")),
-                command=_text(_first(item, "command", "launch_command", "acp_command")),
-                version=_text(item.get("version")),
-                hint=_text(_first(item, "install_hint", "install_command", "install", "docs_url")),
-            )
-        )
-    return agents
 
 
 # -- the picker ---------------------------------------------------------------------------------
@@ -440,16 +292,10 @@ def unknown_provider_message(name: str, connector: LLMConnector) -> str:
 
 __all__ = [
     "USAGE",
-    "Agent",
     "ConnectRequest",
     "ConnectUsageError",
     "Host",
-    "LocalServer",
-    "acp_agents",
-    "is_url",
-    "local_servers",
     "parse_connect",
     "run_picker",
-    "scrub_connect_line",
     "unknown_provider_message",
 ]

@@ -9,11 +9,12 @@ scripts can read the URL; Ctrl-C or SIGTERM stops it with exit code 0.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-EXIT_OK = 0
-EXIT_NETWORK = 1
-EXIT_USAGE = 2
+from rlm_code.cli.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_USAGE
+
+TYPE_CHECKING = False  # not `from typing import ...`: typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def register(subparsers: Any) -> None:
@@ -74,7 +75,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="allow binding a non-loopback address (the server accepts fake keys: beware)",
     )
-    parser.set_defaults(handler="rlm_code.cli.cmd_serve_local:run")
+    parser.set_defaults(handler="rlm_code.cli.commands.serve_local:run")
 
 
 _LABELS = {
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
                 f"rlm-code serve-local: error: cannot listen: {exc.strerror or exc}",
                 file=sys.stderr,
             )
-            return EXIT_NETWORK
+            return EXIT_ERROR
         lines = [f"rlm-code local server listening on {server.base_url}"]
         width = max(len(_LABELS[name]) for name in server.protocols) + 1
         for name, url in server.base_urls.items():

@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TextIO, TypeVar
 
+from rlm_code.cli.sanitize import strip_controls_one_line
+
 T = TypeVar("T")
 
 LineReader = Callable[[str], "str | None"]
@@ -77,18 +79,29 @@ def _isatty(stream: TextIO) -> bool:
 
 
 def pick(title: str, choices: Sequence[Choice[T]], term: Terminal) -> Choice[T] | None:
-    """Let the user choose one of `choices`; None when cancelled (or nothing to choose)."""
+    """Let the user choose one of `choices`; None when cancelled (or nothing to choose).
+
+    Labels and details are shown filtered for the terminal (model names may come from a
+    server); the chosen entry is returned as given.
+    """
     if not choices:
         return None
+    shown = [
+        Choice(strip_controls_one_line(c.label), c.value, strip_controls_one_line(c.detail))
+        for c in choices
+    ]
     if term.interactive:
         try:
             fd = sys.stdin.fileno()
         except (AttributeError, OSError, ValueError):
             fd = -1
         if fd >= 0:
-            index = _KeyMenu(title, choices, term, fd).run()
+            index = _KeyMenu(title, shown, term, fd).run()
             return None if index is None else choices[index]
-    return _numbered(title, choices, term)
+    chosen = _numbered(title, shown, term)
+    if chosen is None:
+        return None
+    return choices[next(i for i, c in enumerate(shown) if c is chosen)]
 
 
 # -- numbered fallback --------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 Each command is `func(shell, rest) -> bool | None`: `rest` is the text after the command
 name; returning False leaves the shell. Errors are raised and the shell turns them into one
 `error:` line. Tables are plain aligned text (`_output.format_table`), coloured only on a
-terminal without `NO_COLOR`. No command ever prints an API key: `/status` says where a key
-came from, not what it is.
+terminal without `NO_COLOR`; their cells, like every `shell.say` line, are filtered for the
+terminal (a model name or a discovery detail is the provider's text). No command ever prints
+an API key: `/status` says where a key came from, not what it is.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rlm_code.cli._output import close_matches, format_table, use_color
-from rlm_code.cli.shell import COMMAND_NAMES, INTERRUPTED_MARK
+from rlm_code.cli.shell.names import COMMAND_NAMES, INTERRUPTED_MARK
 
 if TYPE_CHECKING:
-    from rlm_code.cli.shell import Shell
+    from rlm_code.cli.shell.loop import Shell
     from rlm_code.models.llm_connector import LLMConnector
 
 Handler = Callable[["Shell", str], "bool | None"]
@@ -62,12 +63,10 @@ def table(shell: Shell, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -
 
 
 def cmd_connect(shell: Shell, rest: str) -> None:
-    from rlm_code.cli.shell_connect import parse_connect
+    from rlm_code.cli.shell.connect import ConnectRequest, parse_connect
 
     request = parse_connect(rest.split())
     if request is None:
-        from rlm_code.cli.shell_connect import ConnectRequest
-
         request = ConnectRequest(None)
     shell.connect(request)
 
@@ -199,7 +198,7 @@ def cmd_models(shell: Shell, rest: str) -> None:
         return
     spec = connector.provider_registry.get(which)
     if spec is None:
-        from rlm_code.cli.shell_connect import unknown_provider_message
+        from rlm_code.cli.shell.connect import unknown_provider_message
 
         shell.error(unknown_provider_message(which, connector))
         return
@@ -233,7 +232,7 @@ def _print_models(
 
 
 def _local_table(shell: Shell, connector: LLMConnector) -> bool:
-    from rlm_code.cli.shell_connect import LOCAL_DISCOVERY_TIMEOUT_S, local_servers
+    from rlm_code.cli.shell.discovery import LOCAL_DISCOVERY_TIMEOUT_S, local_servers
 
     shell.say("looking for local model servers...", dim=True)
     servers = local_servers(connector, LOCAL_DISCOVERY_TIMEOUT_S)
@@ -259,7 +258,7 @@ def _local_table(shell: Shell, connector: LLMConnector) -> bool:
 
 
 def cmd_discover(shell: Shell, rest: str) -> None:
-    from rlm_code.cli.shell_connect import ACP_DISCOVERY_TIMEOUT_S, acp_agents
+    from rlm_code.cli.shell.discovery import ACP_DISCOVERY_TIMEOUT_S, acp_agents
 
     connector = shell.connector()
     _local_table(shell, connector)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from rlm_code.cli.exit_codes import EXIT_OK, EXIT_USAGE
+
 TYPE_CHECKING = False  # not `from typing import ...`: typing costs ~1.5 ms at start-up
 if TYPE_CHECKING:
     from typing import Any
@@ -33,7 +35,7 @@ def register(subparsers: Any) -> None:
     mode.add_argument("--local", action="store_true", help="only local providers (no key)")
     mode.add_argument("--byok", action="store_true", help="only bring-your-own-key providers")
     parser.add_argument("--json", action="store_true", help="print a JSON list instead")
-    parser.set_defaults(handler="rlm_code.cli.cmd_providers:run")
+    parser.set_defaults(handler="rlm_code.cli.commands.providers:run")
 
 
 def configured_status(spec: ProviderSpec, config: ConfigManager) -> str:
@@ -82,11 +84,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         statuses = [configured_status(spec, config) for spec in specs]
     except ConfigError as exc:  # a malformed .env
-        return fail(str(exc), 2)
+        return fail(str(exc), EXIT_USAGE)
 
     if args.json:
         print_json([provider_record(s, st != "no") for s, st in zip(specs, statuses, strict=True)])
-        return 0
+        return EXIT_OK
     rows = [
         (
             spec.provider_id,
@@ -99,4 +101,4 @@ def run(args: argparse.Namespace) -> int:
         for spec, status in zip(specs, statuses, strict=True)
     ]
     print_table(HEADERS, rows, cell_style=_configured_style)
-    return 0
+    return EXIT_OK
