@@ -1,34 +1,43 @@
-"""OpenCode Zen through the local `opencode` command, for keyless use.
+"""OpenCode Zen through the local `opencode` command, for keyless use (route "cli").
 
 OpenCode's free models can be used without an API key through the `opencode` CLI, which holds
 its own session. The connector picks this adapter for provider `opencode` when no key and no
 base URL are given and `opencode` is on PATH. Each call runs::
 
-    opencode run --format json -m opencode/<model> -- <prompt text>
+    opencode run --format json -m opencode/<model>
 
-The CLI takes one message, so the system prompt and the earlier turns are folded into it:
-the system prompt first, then each turn labelled `User:` / `Assistant:` (a lone prompt without
-system prompt or history is sent as is). The CLI has no flags for `max_tokens`,
-`temperature` or `stop`, so a call that sets any of them is refused with `InvalidInputError`
-rather than run without them (with `OPENCODE_API_KEY` set, the HTTP route applies them).
+with the prompt on its standard input, never on the command line, where any user of the
+machine could read it with `ps` (issue 10 item 21). The CLI takes one message, so the system
+prompt and the earlier turns are folded into it: the system prompt first, then each turn
+labelled `User:` / `Assistant:` (a lone prompt without system prompt or history is sent as
+is). The CLI has no flags for `max_tokens`, `temperature` or `stop`, so a call that sets any
+of them is refused with `InvalidInputError` rather than run without them (with
+`OPENCODE_API_KEY` set, the HTTP route applies them).
 
 Output is a JSON-lines event stream, read line by line as it arrives: `text` events carry the
-reply in `part.text`; `step_finish` events may carry `part.tokens` (`input`, `output`, plus
-`reasoning` and `cache.read`/`cache.write`, counted as in the other adapters: cache into the
-prompt, reasoning into the completion), summed over the steps; without them usage is unknown.
-An `error` event, or a non-zero exit status, is a `ProviderError` (with the last line of
-stderr, redacted). Lines that are not JSON objects (banners, warnings) are skipped.
+reply in `part.text` (a `TextDelta` each); `step_finish` events may carry `part.tokens`
+(`input`, `output`, `reasoning`, `cache.read`/`cache.write`), summed over the steps into our
+buckets (OpenCode's `output` leaves reasoning out, so output is `output + reasoning`); without
+them usage is unknown. A clean exit is the stream's end marker. An `error` event, or a
+non-zero exit status, is a `ProviderError` (with the last line of stderr, redacted). Lines that
+are not JSON objects (banners, warnings) are skipped; a line over 16 MiB is a typed
+`ResponseFormatError` on both paths.
+
+Errors cross one boundary (`CLIErrors`, see `_sdk.ErrorMapper`): a spawn failure, an
+oversized line, a wait that timed out become typed errors with nothing chained.
 
 Timeouts: `timeouts.read` (or the call's `timeout=`) bounds the wait for each next line and
-for the exit after the last one. The process (its whole process group on POSIX, since the CLI
-starts helpers) is killed on a timeout, when the caller stops a stream early, when an async
-task is cancelled, and on any error, and is always waited for, so no zombie is left. Calls are
-not retried here: the CLI retries provider errors itself.
+for the exit after the last one; a call `timeout=` also bounds the whole call. The process
+(its whole process group on POSIX, since the CLI starts helpers) is killed on a timeout, when
+the caller stops a stream early, when an async task is cancelled, and on any error, and is
+always waited for, so no zombie is left. Calls are not retried here: the CLI retries provider
+errors itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import queue
 import shutil
@@ -37,19 +46,31 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import AsyncGenerator, Generator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from typing import IO, Any
 
 from rlm_code.core.exceptions import (
     InvalidInputError,
+    ModelError,
     ProviderConnectionError,
     ProviderError,
     ResponseFormatError,
 )
-from rlm_code.models.adapters._http import loads
+from rlm_code.models.adapters._lines import loads, too_large
+from rlm_code.models.adapters._sdk import ErrorMapper
+from rlm_code.models.adapters._transport import call_deadline
 from rlm_code.models.adapters.base import Adapter, Endpoint, as_count
-from rlm_code.models.adapters.errors import timed_out
-from rlm_code.models.types import ChatRequest, Completion, StreamState
+from rlm_code.models.adapters.errors import Deadline, timed_out
+from rlm_code.models.types import (
+    AdapterEvent,
+    ChatRequest,
+    Response,
+    StreamEnd,
+    TextDelta,
+    Usage,
+    UsageReport,
+    normalize_finish_reason,
+)
 
 EXECUTABLE = "opencode"
 _LINE_LIMIT = 16 * 1024 * 1024  # one text event holds a whole reply
@@ -73,14 +94,40 @@ def _add(current: int | None, value: int | None) -> int | None:
     return value if current is None else current + value
 
 
-def parse_event(line: bytes, state: StreamState, provider: str) -> str | None:
-    """One output line -> the reply text it carries (or None); usage goes to `state`."""
+class StepTally:
+    """Token counts summed over the CLI's steps, and the last step's finish reason."""
+
+    __slots__ = ("finish_reason", "usage")
+
+    def __init__(self) -> None:
+        self.usage = Usage()
+        self.finish_reason: str | None = None
+
+    def add(self, tokens: dict[str, Any]) -> None:
+        cache = tokens.get("cache")
+        cache = cache if isinstance(cache, dict) else {}
+        output = as_count(tokens.get("output"))
+        reasoning = as_count(tokens.get("reasoning"))
+        if output is not None and reasoning:
+            output += reasoning
+        u = self.usage
+        self.usage = Usage(
+            _add(u.input_tokens, as_count(tokens.get("input"))),
+            _add(u.output_tokens, output),
+            _add(u.cache_read_tokens, as_count(cache.get("read"))),
+            _add(u.cache_write_tokens, as_count(cache.get("write"))),
+            _add(u.reasoning_tokens, reasoning),
+        )
+
+
+def parse_event(line: bytes, tally: StepTally, provider: str) -> list[AdapterEvent]:
+    """One output line -> its events (text, or the usage so far after a step)."""
     stripped = line.strip()
     if not stripped.startswith(b"{"):
-        return None  # not an event: a banner or warning line
+        return []  # not an event: a banner or warning line
     event = loads(stripped, provider)
     if not isinstance(event, dict):
-        return None
+        return []
     kind = event.get("type")
     part = event.get("part")
     part = part if isinstance(part, dict) else {}
@@ -88,31 +135,23 @@ def parse_event(line: bytes, state: StreamState, provider: str) -> str | None:
         text = part.get("text")
         if text is not None and not isinstance(text, str):
             raise ResponseFormatError(f"{provider} sent a non-text text event", provider=provider)
-        return text or None
+        return [TextDelta(text)] if text else []
     if kind == "step_finish":
-        tokens = part.get("tokens")
-        if isinstance(tokens, dict):
-            prompt = as_count(tokens.get("input"))
-            output = as_count(tokens.get("output"))
-            cache = tokens.get("cache")
-            if prompt is not None and isinstance(cache, dict):
-                prompt += sum(as_count(cache.get(k)) or 0 for k in ("read", "write"))
-            reasoning = as_count(tokens.get("reasoning"))
-            if output is not None and reasoning:
-                output += reasoning
-            state.prompt_tokens = _add(state.prompt_tokens, prompt)
-            state.completion_tokens = _add(state.completion_tokens, output)
         reason = part.get("reason")
         if isinstance(reason, str):
-            state.finish_reason = reason
-        return None
+            tally.finish_reason = reason
+        tokens = part.get("tokens")
+        if isinstance(tokens, dict):
+            tally.add(tokens)
+            return [UsageReport(tally.usage)]
+        return []
     if kind == "error":
         raise ProviderError(
             f"{provider} (opencode CLI) failed: {_error_message(event)}",
             provider=provider,
             hint="Run the same `opencode run` command in a terminal to see the details.",
         )
-    return None
+    return []
 
 
 def _error_message(event: dict[str, Any]) -> str:
@@ -139,10 +178,18 @@ def _last_line(stream: IO[bytes]) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def _pump(stream: IO[bytes], lines: queue.Queue[bytes | None]) -> None:
-    """Reader thread: every stdout line into the queue, then None at EOF."""
+class _LineTooLong(Exception):
+    """The reader thread met a line over `_LINE_LIMIT`."""
+
+
+def _pump(stream: IO[bytes], lines: queue.Queue[bytes | BaseException | None]) -> None:
+    """Reader thread: every stdout line into the queue (a line over the limit as an error),
+    then None at EOF."""
     try:
-        for line in stream:
+        while line := stream.readline(_LINE_LIMIT + 1):
+            if len(line) > _LINE_LIMIT:
+                lines.put(_LineTooLong())
+                return
             lines.put(line)
     except (OSError, ValueError):  # the pipe was closed under us: the process was killed
         pass
@@ -150,10 +197,64 @@ def _pump(stream: IO[bytes], lines: queue.Queue[bytes | None]) -> None:
         lines.put(None)
 
 
+def _feed(stdin: IO[bytes], data: bytes) -> None:
+    """Writer thread: the prompt on stdin, then EOF (a child that exits early ends it)."""
+    try:
+        stdin.write(data)
+    except (OSError, ValueError):
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            stdin.close()
+
+
+class CLIErrors(ErrorMapper):
+    """The CLI route's boundary: spawn failures, oversized lines and timed-out waits."""
+
+    def __init__(self, provider: str, executable: str) -> None:
+        self.provider = provider
+        self.executable = executable
+        self.catch = (
+            OSError,
+            ValueError,  # asyncio's StreamReader: a line over its limit
+            _LineTooLong,
+            TimeoutError,
+            queue.Empty,
+            subprocess.TimeoutExpired,
+        )
+
+    def map(self, exc: BaseException, model: str | None, seconds: float | None) -> ModelError:
+        provider = self.provider
+        if isinstance(exc, ValueError | _LineTooLong):
+            return too_large(provider, "a line", _LINE_LIMIT)
+        if isinstance(exc, TimeoutError | queue.Empty | subprocess.TimeoutExpired):
+            return timed_out(provider, "answer in time", seconds, False)
+        return ProviderConnectionError(
+            f"cannot run {self.executable} ({type(exc).__name__})",
+            provider=provider,
+            hint="Check that the opencode command works in a terminal.",
+            retryable=False,
+        )
+
+
+def _kill(pid: int, returncode: int | None) -> None:
+    """Kill the CLI and the helpers it started (its process group on POSIX)."""
+    if returncode is not None:
+        return
+    try:
+        if _POSIX:
+            os.killpg(pid, signal.SIGKILL)
+        else:  # pragma: no cover - Windows
+            os.kill(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 class OpenCodeCLIAdapter(Adapter):
     """Runs `opencode run` per call; see the module docstring."""
 
     adapter_type = "opencode_cli"
+    route = "cli"
 
     def __init__(self, endpoint: Endpoint) -> None:
         super().__init__(endpoint)
@@ -166,6 +267,7 @@ class OpenCodeCLIAdapter(Adapter):
                 retryable=False,
             )
         self._executable = executable
+        self._errors = CLIErrors(endpoint.provider_id, executable)
 
     def _argv(self, request: ChatRequest) -> list[str]:
         p = request.params
@@ -185,35 +287,13 @@ class OpenCodeCLIAdapter(Adapter):
                 provider=self.endpoint.provider_id,
             )
         model = request.model.removeprefix("opencode/")
-        # `--` ends the options, so a prompt starting with "-" is not taken for a flag.
-        return [
-            self._executable,
-            "run",
-            "--format",
-            "json",
-            "-m",
-            f"opencode/{model}",
-            "--",
-            fold_prompt(request),
-        ]
+        return [self._executable, "run", "--format", "json", "-m", f"opencode/{model}"]
 
-    def _read_timeout(self, request: ChatRequest) -> float:
-        return request.params.timeout or self.endpoint.timeouts.read
-
-    def _spawn_failed(self, exc: OSError) -> Exception:
-        provider = self.endpoint.provider_id
-        if getattr(exc, "errno", None) == 7:  # E2BIG: the prompt does not fit on a command line
-            return InvalidInputError(
-                "the prompt is too long for the opencode command line; shorten it or use "
-                "OpenCode Zen over HTTP with OPENCODE_API_KEY",
-                provider=provider,
-            )
-        return ProviderConnectionError(
-            f"cannot run {self._executable} ({type(exc).__name__})",
-            provider=provider,
-            hint="Check that the opencode command works in a terminal.",
-            retryable=False,
-        )
+    def _wait(self, request: ChatRequest, deadline: Deadline) -> float:
+        """Seconds to wait for the next line or the exit: `read`, capped by the time left."""
+        read = request.params.timeout or self.endpoint.timeouts.read
+        left = deadline.remaining()
+        return read if left is None else max(0.0, min(read, left))
 
     def _failed(self, code: int, stderr: IO[bytes]) -> ProviderError:
         last = _last_line(stderr)
@@ -224,159 +304,154 @@ class OpenCodeCLIAdapter(Adapter):
             hint="Run the same `opencode run` command in a terminal to see the details.",
         )
 
-    def _timed_out(self, seconds: float) -> Exception:
-        return timed_out(self.endpoint.provider_id, "answer in time", seconds, False)
+    def _end(self, code: int, stderr: IO[bytes], tally: StepTally) -> StreamEnd:
+        if code != 0:
+            raise self._failed(code, stderr)
+        return StreamEnd(normalize_finish_reason(tally.finish_reason), tally.finish_reason)
 
     # -- sync ------------------------------------------------------------------------------
 
-    @staticmethod
-    def _kill(process: subprocess.Popen[bytes]) -> None:
-        if process.poll() is not None:
-            return
-        try:
-            if _POSIX:
-                os.killpg(process.pid, signal.SIGKILL)
-            else:  # pragma: no cover - Windows
-                process.kill()
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    def stream(self, request: ChatRequest, state: StreamState) -> Generator[str, None, None]:
+    def stream(self, request: ChatRequest) -> Iterator[AdapterEvent]:
+        argv = self._argv(request)
+        deadline = call_deadline(self.endpoint.provider_id, request.params.timeout)
+        at = self._errors.at(request.model, deadline)
         with tempfile.TemporaryFile() as stderr:
-            try:
+            with at:
                 process = subprocess.Popen(
-                    self._argv(request),
-                    stdin=subprocess.DEVNULL,
+                    argv,
+                    stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=stderr,
                     start_new_session=_POSIX,
                 )
-            except OSError as exc:
-                raise self._spawn_failed(exc) from None
-            yield from self._follow(process, request, state, stderr)
+            yield from self._follow(process, request, deadline, stderr)
 
     def _follow(
         self,
         process: subprocess.Popen[bytes],
         request: ChatRequest,
-        state: StreamState,
+        deadline: Deadline,
         stderr: IO[bytes],
-    ) -> Generator[str, None, None]:
-        """Yield the text of `process`'s events; kill and reap it however this ends."""
+    ) -> Generator[AdapterEvent, None, None]:
+        """Yield the events of `process`'s output; kill and reap it however this ends."""
         provider = self.endpoint.provider_id
-        read = self._read_timeout(request)
-        assert process.stdout is not None
-        lines: queue.Queue[bytes | None] = queue.Queue()
-        reader = threading.Thread(
-            target=_pump, args=(process.stdout, lines), name="opencode-stdout", daemon=True
-        )
-        reader.start()
+        assert process.stdout is not None and process.stdin is not None
+        at = self._errors.at(request.model, deadline)
+        lines: queue.Queue[bytes | BaseException | None] = queue.Queue()
+        threads = [
+            threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True),
+            threading.Thread(
+                target=_feed, args=(process.stdin, fold_prompt(request).encode()), daemon=True
+            ),
+        ]
+        for thread in threads:
+            thread.start()
+        tally = StepTally()
         try:
             while True:
-                try:
-                    line = lines.get(timeout=read)
-                except queue.Empty:
-                    raise self._timed_out(read) from None
+                with at:
+                    line = lines.get(timeout=self._wait(request, deadline))
+                    if isinstance(line, BaseException):
+                        raise line
                 if line is None:
                     break
-                text = parse_event(line, state, provider)
-                if text is not None:
-                    state.chunks += 1
-                    yield text
-            try:
-                code = process.wait(timeout=read)
-            except subprocess.TimeoutExpired:
-                raise self._timed_out(read) from None
-            if code != 0:
-                raise self._failed(code, stderr)
-            state.completed = True
+                yield from parse_event(line, tally, provider)
+            with at:
+                code = process.wait(timeout=self._wait(request, deadline))
+            yield self._end(code, stderr, tally)
         finally:
-            self._kill(process)
+            _kill(process.pid, process.poll())
             process.wait()
             process.stdout.close()
-            reader.join(timeout=1)
+            for thread in threads:
+                thread.join(timeout=1)
 
-    def complete(self, request: ChatRequest) -> Completion:
-        state = StreamState()
-        text = "".join(self.stream(request, state))
-        return Completion(text, state.usage(), state.finish_reason)
+    def complete(self, request: ChatRequest) -> Response:
+        return self._collect(request, list(self.stream(request)))
+
+    def _collect(self, request: ChatRequest, events: list[AdapterEvent]) -> Response:
+        text: list[str] = []
+        usage = Usage()
+        raw: str | None = None
+        for event in events:
+            if isinstance(event, TextDelta):
+                text.append(event.text)
+            elif isinstance(event, UsageReport):
+                usage = usage.merged(event.usage)
+            else:
+                raw = event.raw
+        return self.reply(request, "".join(text), usage, raw)
 
     # -- async -----------------------------------------------------------------------------
 
-    @staticmethod
-    def _akill(process: asyncio.subprocess.Process) -> None:
-        if process.returncode is not None:
-            return
-        try:
-            if _POSIX:
-                os.killpg(process.pid, signal.SIGKILL)
-            else:  # pragma: no cover - Windows
-                process.kill()
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    async def astream(self, request: ChatRequest, state: StreamState) -> AsyncGenerator[str, None]:
+    async def astream(self, request: ChatRequest) -> AsyncIterator[AdapterEvent]:
+        argv = self._argv(request)
+        deadline = call_deadline(self.endpoint.provider_id, request.params.timeout)
+        at = self._errors.at(request.model, deadline)
         with tempfile.TemporaryFile() as stderr:
-            try:
+            with at:
                 process = await asyncio.create_subprocess_exec(
-                    *self._argv(request),
-                    stdin=subprocess.DEVNULL,
+                    *argv,
+                    stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=stderr,
                     start_new_session=_POSIX,
                     limit=_LINE_LIMIT,
                 )
-            except OSError as exc:
-                raise self._spawn_failed(exc) from None
-            events = self._afollow(process, request, state, stderr)
+            feed = asyncio.create_task(self._afeed(process, fold_prompt(request).encode()))
+            events = self._afollow(process, request, deadline, stderr)
             try:
-                async for text in events:
-                    yield text
+                async for event in events:
+                    yield event
             finally:
                 # Also reached on task cancellation and on an early `aclose()`.
-                self._akill(process)
+                _kill(process.pid, process.returncode)
+                feed.cancel()
                 await events.aclose()
                 await asyncio.shield(process.wait())
+
+    @staticmethod
+    async def _afeed(process: asyncio.subprocess.Process, data: bytes) -> None:
+        stdin = process.stdin
+        assert stdin is not None
+        try:
+            stdin.write(data)
+            await stdin.drain()
+        except (OSError, ValueError):
+            pass
+        finally:
+            stdin.close()
 
     async def _afollow(
         self,
         process: asyncio.subprocess.Process,
         request: ChatRequest,
-        state: StreamState,
+        deadline: Deadline,
         stderr: IO[bytes],
-    ) -> AsyncGenerator[str, None]:
+    ) -> AsyncGenerator[AdapterEvent, None]:
         provider = self.endpoint.provider_id
-        read = self._read_timeout(request)
         assert process.stdout is not None
+        at = self._errors.at(request.model, deadline)
+        tally = StepTally()
         while True:
-            try:
-                async with asyncio.timeout(read):
+            with at:
+                async with asyncio.timeout(self._wait(request, deadline)):
                     line = await process.stdout.readline()
-            except TimeoutError:
-                raise self._timed_out(read) from None
             if not line:
                 break
-            text = parse_event(line, state, provider)
-            if text is not None:
-                state.chunks += 1
-                yield text
-        try:
-            async with asyncio.timeout(read):
+            for event in parse_event(line, tally, provider):
+                yield event
+        with at:
+            async with asyncio.timeout(self._wait(request, deadline)):
                 code = await process.wait()
-        except TimeoutError:
-            raise self._timed_out(read) from None
-        if code != 0:
-            raise self._failed(code, stderr)
-        state.completed = True
+        yield self._end(code, stderr, tally)
 
-    async def acomplete(self, request: ChatRequest) -> Completion:
-        state = StreamState()
-        chunks = self.astream(request, state)
+    async def acomplete(self, request: ChatRequest) -> Response:
+        events = self.astream(request)
         try:
-            text = "".join([chunk async for chunk in chunks])
+            return self._collect(request, [event async for event in events])
         finally:
-            await chunks.aclose()
-        return Completion(text, state.usage(), state.finish_reason)
+            await events.aclose()  # type: ignore[attr-defined]
 
 
-__all__ = ["OpenCodeCLIAdapter", "fold_prompt", "parse_event"]
+__all__ = ["OpenCodeCLIAdapter", "StepTally", "fold_prompt", "parse_event"]

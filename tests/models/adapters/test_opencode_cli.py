@@ -2,8 +2,9 @@
 
 The fake is a small Python script written to a temp dir and put first on PATH; the environment
 variable FAKE_OPENCODE_MODE picks its behaviour (canned JSON-lines events, a hang, a failure),
-and it logs its argv and pid (and a helper's pid) so the tests can check the command line and
-that every process is gone afterwards.
+and it logs its argv, what it read on stdin, its pid (and a helper's pid) and the mode of a
+temp prompt file if one was named, so the tests can check the command line, that the prompt
+never appears on it, and that every process is gone afterwards.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ FAKE_OPENCODE = textwrap.dedent(
 
     mode = os.environ.get("FAKE_OPENCODE_MODE", "ok")
     log = os.environ["FAKE_OPENCODE_LOG"]
-    record = {{"argv": sys.argv[1:], "pid": os.getpid()}}
+    record = {{"argv": sys.argv[1:], "pid": os.getpid(),
+               "stdin": sys.stdin.read() if not sys.stdin.isatty() else None}}
     if mode in ("sleep", "slow_exit"):
         helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
         record["helper"] = helper.pid
@@ -53,6 +55,10 @@ FAKE_OPENCODE = textwrap.dedent(
         sys.stderr.write("INFO starting\\n")
         sys.stderr.write("Error: provider said no (key sk-test-CANARY0123456789)\\n")
         sys.exit(1)
+    if mode == "huge_line":
+        sys.stdout.write("x" * (17 * 1024 * 1024) + "\\n")
+        sys.stdout.flush()
+        sys.exit(0)
     if mode == "error_event":
         emit({{"type": "error", "error": {{"name": "APIError",
                "data": {{"message": "model big-pickle is not available"}}}}}})
@@ -148,7 +154,9 @@ def test_reply_command_line_and_usage(connector, fake_opencode):
     before = connector.usage_snapshot()
     assert connector.generate_response("Say hi") == "Hello world"
     (run,) = runs(fake_opencode)
-    assert run["argv"] == ["run", "--format", "json", "-m", "opencode/big-pickle", "--", "Say hi"]
+    # The prompt goes on stdin: on the command line any local user could read it with `ps`.
+    assert run["argv"] == ["run", "--format", "json", "-m", "opencode/big-pickle"]
+    assert run["stdin"] == "Say hi"
     assert reaped(run["pid"])
     delta = LLMConnector.usage_delta(before, connector.usage_snapshot())
     # input 5 + cache read 2; output 2 + reasoning 1
@@ -163,9 +171,9 @@ def test_system_prompt_and_history_are_folded_into_the_message(connector, fake_o
     connector.generate_response(
         "-second question", system_prompt="Be brief.", context={"conversation_history": history}
     )
-    argv = runs(fake_opencode)[-1]["argv"]
-    assert argv[-2] == "--"  # so a prompt starting with "-" is not read as a flag
-    assert argv[-1] == (
+    run = runs(fake_opencode)[-1]
+    assert not any("question" in arg for arg in run["argv"])  # nothing of it on the command line
+    assert run["stdin"] == (
         "System:\nBe brief.\n\nUser:\nfirst question\n\nAssistant:\nfirst answer"
         "\n\nUser:\n-second question"
     )
@@ -288,3 +296,36 @@ def test_parameters_the_cli_cannot_apply_are_refused(connector, fake_opencode, p
     with pytest.raises(InvalidInputError):
         list(connector.stream_response("hello", **params))
     assert runs(fake_opencode) == []  # refused before the CLI was started
+
+
+@pytest.mark.parametrize("mode", ["generate", "agenerate", "stream", "astream"])
+def test_a_line_over_the_limit_is_a_typed_error(connector, fake_opencode, monkeypatch, mode):
+    """A 17 MiB output line (over the 16 MiB line limit): `ResponseFormatError`, not the raw
+    `ValueError` asyncio's stream reader raises, and the process is reaped."""
+    from rlm_code.core.exceptions import ResponseFormatError
+
+    monkeypatch.setenv("FAKE_OPENCODE_MODE", "huge_line")
+    with pytest.raises(ResponseFormatError, match="16 MiB"):
+        if mode == "generate":
+            connector.generate_response("Say hi", timeout=30)
+        elif mode == "stream":
+            list(connector.stream_response("Say hi", timeout=30))
+        elif mode == "agenerate":
+            asyncio.run(connector.agenerate_response("Say hi", timeout=30))
+        else:
+
+            async def consume() -> None:
+                async for _ in connector.astream_response("Say hi", timeout=30):
+                    pass
+
+            asyncio.run(consume())
+    assert reaped(runs(fake_opencode)[-1]["pid"])
+
+
+def test_a_long_prompt_goes_through_stdin(connector, fake_opencode):
+    """2 MiB, more than a command line takes (E2BIG), and more than a pipe buffers."""
+    prompt = "word " * (400 * 1024)
+    assert connector.generate_response(prompt) == "Hello world"
+    run = runs(fake_opencode)[-1]
+    assert run["stdin"] == prompt.strip() or run["stdin"] == prompt
+    assert all(len(arg) < 100 for arg in run["argv"])
