@@ -182,17 +182,19 @@ def test_status_never_holds_the_key(connector, local_server):
 
 def test_base_url_order_argument_env_config_default(project, monkeypatch):
     (project / "rlm_config.yaml").write_text(
-        FAST_CONFIG + "providers:\n  groq: {base_url: http://config.invalid/v1}\n"
+        FAST_CONFIG + "providers:\n  groq: {base_url: https://config.invalid/v1}\n"
     )
     monkeypatch.setenv("GROQ_API_KEY", "gsk-test-base-url")
+    # A project file may point a key-bearing provider elsewhere only when the user opted in.
+    monkeypatch.setenv("RLM_CODE_TRUST_PROJECT_URLS", "1")
     connector = LLMConnector(ConfigManager(project_root=project))
     connector.connect_to_model("groq/llama-3.1-8b-instant")
-    assert connector.get_connection_status()["base_url"] == "http://config.invalid/v1"
-    monkeypatch.setenv("GROQ_BASE_URL", "http://env.invalid/v1")
+    assert connector.get_connection_status()["base_url"] == "https://config.invalid/v1"
+    monkeypatch.setenv("GROQ_BASE_URL", "https://env.invalid/v1")
     connector.connect_to_model("groq/llama-3.1-8b-instant")
-    assert connector.get_connection_status()["base_url"] == "http://env.invalid/v1"
-    connector.connect_to_model("groq/llama-3.1-8b-instant", base_url="http://arg.invalid/v1/")
-    assert connector.get_connection_status()["base_url"] == "http://arg.invalid/v1"
+    assert connector.get_connection_status()["base_url"] == "https://env.invalid/v1"
+    connector.connect_to_model("groq/llama-3.1-8b-instant", base_url="https://arg.invalid/v1/")
+    assert connector.get_connection_status()["base_url"] == "https://arg.invalid/v1"
     connector.close()
     plain = LLMConnector(ConfigManager(project_root=project.parent))
     monkeypatch.delenv("GROQ_BASE_URL")
