@@ -26,6 +26,7 @@ BUILTIN_NOTE = (
     "RLM_CODE_MODEL, or pass --model."
 )
 
+
 @contextlib.contextmanager
 def builtin_server() -> Iterator[str]:
     """Run the built-in local server for the duration of a command; yields its /v1 URL."""

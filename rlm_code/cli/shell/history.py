@@ -117,10 +117,16 @@ def scrub_history_line(line: str, *, mask: bool = False) -> str:
         if mask:
             marked = _connect_words(words) if len(words) > 1 else [(words[0], True)]
             shown = [_scrub_word(w, KEY_SHOWN_AS) if kept else KEY_SHOWN_AS for w, kept in marked]
-            return redact(" ".join(shown))
+            return _on_screen(" ".join(shown))
         return redact(scrub_connect_line(line))
-    shown_as = KEY_SHOWN_AS if mask else MASK
-    return redact(_WORD.sub(lambda m: _scrub_word(m.group(), shown_as), line))
+    if mask:
+        return _on_screen(_WORD.sub(lambda m: _scrub_word(m.group(), KEY_SHOWN_AS), line))
+    return redact(_WORD.sub(lambda m: _scrub_word(m.group(), MASK), line))
+
+
+def _on_screen(text: str) -> str:
+    """`redact`'s last pass, with its mask shown as the screen's `KEY_SHOWN_AS`."""
+    return redact(text).replace(MASK, KEY_SHOWN_AS)
 
 
 __all__ = [
