@@ -160,21 +160,22 @@ def test_utf8_split_between_chunks_is_reassembled():
 
 
 def test_opencode_prompt_folding_and_events():
-    from rlm_code.models.adapters.opencode_cli import fold_prompt, parse_event
-    from rlm_code.models.types import StreamState  # type: ignore[attr-defined]
+    from rlm_code.models.adapters.opencode_cli import StepTally, fold_prompt, parse_event
 
     lone = ChatRequest("m", (Message("user", "hi"),))
     assert fold_prompt(lone) == "hi"
     full = ChatRequest("m", (Message("user", "a"), Message("assistant", "b")), system="S")
     assert fold_prompt(full) == "System:\nS\n\nUser:\na\n\nAssistant:\nb"
 
-    state = StreamState()
-    assert parse_event(b"banner", state, "opencode") is None
-    assert parse_event(b'{"type":"text","part":{"text":"Hi"}}', state, "opencode") == "Hi"
+    tally = StepTally()
+    assert parse_event(b"banner", tally, "opencode") == []
+    text = parse_event(b'{"type":"text","part":{"text":"Hi"}}', tally, "opencode")
+    assert text == [TextDelta("Hi")]
     step = b'{"type":"step_finish","part":{"tokens":{"input":2,"output":1}}}'
-    parse_event(step, state, "opencode")
-    parse_event(step, state, "opencode")  # several steps add up
-    assert (state.prompt_tokens, state.completion_tokens) == (4, 2)
+    parse_event(step, tally, "opencode")
+    reports = parse_event(step, tally, "opencode")  # several steps add up
+    usage = [e.usage for e in reports if isinstance(e, UsageReport)][-1]
+    assert (usage.input_tokens, usage.output_tokens) == (4, 2)
 
 
 def test_the_async_transport_resolves_the_environment_proxy_once(monkeypatch):
