@@ -168,24 +168,23 @@ class scoped:
         _SCOPE.reset(self._token)
 
 
-class _DeadlineStream:
-    """A response body read under its call's deadline: the watchdog interrupts a blocked
-    read at the deadline; closing the body disarms it."""
-
-    def __init__(self, inner: Any, watch: list[Any]) -> None:
-        self._inner = inner
-        self._watch = watch
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._inner)
-
-    def close(self) -> None:
-        WATCHDOG.cancel(self._watch)
-        self._inner.close()
-
-
 def deadline_transport(httpx: Any, limits: Any) -> Any:
     """An httpx2 transport for the blocking SDK clients; see the module docstring."""
+
+    class DeadlineStream(httpx.SyncByteStream):  # type: ignore[misc]
+        """A body read under its call's deadline: the watchdog interrupts a blocked read at
+        the deadline; closing the body disarms it."""
+
+        def __init__(self, inner: Any, watch: list[Any]) -> None:
+            self._inner = inner
+            self._watch = watch
+
+        def __iter__(self) -> Iterator[bytes]:
+            return iter(self._inner)
+
+        def close(self) -> None:
+            WATCHDOG.cancel(self._watch)
+            self._inner.close()
 
     class DeadlineTransport(httpx.BaseTransport):  # type: ignore[misc]
         def __init__(self) -> None:
@@ -209,7 +208,7 @@ def deadline_transport(httpx: Any, limits: Any) -> Any:
             response = self._inner.handle_request(request)
             if deadline.at is not None:
                 watch = WATCHDOG.arm(deadline.at, interrupt(response, deadline))
-                response.stream = _DeadlineStream(response.stream, watch)
+                response.stream = DeadlineStream(response.stream, watch)
             scope.responses.append(response)
             return response
 
@@ -222,7 +221,13 @@ def deadline_transport(httpx: Any, limits: Any) -> Any:
 # -- bounded reading --------------------------------------------------------------------------
 
 
-def read_capped(chunks: Iterable[bytes], provider: str) -> bytes:
+def cut_short(provider: str, deadline: Deadline, error: ModelError) -> ModelError:
+    """`error` for a body that ended early, unless the deadline ended it: the watchdog's
+    socket shutdown reads as a plain end of body, which is the call's timeout."""
+    return deadline.error(provider) if deadline.at is not None and deadline.passed else error
+
+
+def read_capped(chunks: Iterable[bytes], provider: str, deadline: Deadline) -> bytes:
     """A whole answer body, refused past `MAX_REPLY_BYTES` (counted after decompression)."""
     parts: list[bytes] = []
     size = 0
@@ -231,6 +236,8 @@ def read_capped(chunks: Iterable[bytes], provider: str) -> bytes:
         if size > MAX_REPLY_BYTES:
             raise too_large(provider, "a reply", MAX_REPLY_BYTES)
         parts.append(chunk)
+    if deadline.at is not None and deadline.passed:
+        raise deadline.error(provider)
     return b"".join(parts)
 
 

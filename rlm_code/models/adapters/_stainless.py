@@ -29,6 +29,7 @@ from rlm_code.models.adapters._sdk import (
     abounded,
     afinish,
     aread_capped,
+    cut_short,
     deadline_transport,
     finish,
     read_capped,
@@ -269,7 +270,7 @@ class StainlessAdapter(Adapter):
                 scoped(CallScope(deadline)),
                 opener(**args, **self._call_timeout(deadline)) as response,
             ):
-                return read_capped(response.http_response.iter_bytes(), provider)
+                return read_capped(response.http_response.iter_bytes(), provider, deadline)
 
         return self._reply(request, self._retry.call(attempt))
 
@@ -296,7 +297,7 @@ class StainlessAdapter(Adapter):
                         return
         finally:
             response.close()
-        raise unterminated(provider, self.end_marker)
+        raise cut_short(provider, deadline, unterminated(provider, self.end_marker))
 
     async def acomplete(self, request: ChatRequest) -> Response:
         args = self._arguments(request, False)

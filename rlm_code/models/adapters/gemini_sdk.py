@@ -54,6 +54,7 @@ from rlm_code.models.adapters._gemini_errors import GeminiErrors, retry_delay
 from rlm_code.models.adapters._loop_local import LoopLocal
 from rlm_code.models.adapters._sdk import (
     CallScope,
+    cut_short,
     deadline_transport,
     finish,
     scoped,
@@ -308,7 +309,8 @@ class GeminiAdapter(Adapter):
         finally:
             chunks.close()
             scope.close()
-        raise unterminated(self.endpoint.provider_id, _END_MARKER)
+        provider = self.endpoint.provider_id
+        raise cut_short(provider, deadline, unterminated(provider, _END_MARKER))
 
     def list_models(self) -> list[str]:
         def attempt() -> list[str]:
