@@ -149,7 +149,7 @@ def whole_stream(sdk: str) -> bytes:
             data({"type": "message_start", "message": message}, "message_start")
             + data(
                 {"type": "content_block_delta", "index": 0, "delta": delta}, "content_block_delta"
-            )  # fmt: skip
+            )
             + data(
                 {
                     "type": "message_delta",
@@ -157,7 +157,7 @@ def whole_stream(sdk: str) -> bytes:
                     "usage": {"output_tokens": 1},
                 },
                 "message_delta",
-            )  # fmt: skip
+            )
             + data({"type": "message_stop"}, "message_stop")
         )
     candidate = {"content": {"role": "model", "parts": [{"text": "Hi"}]}, "finishReason": "STOP"}
