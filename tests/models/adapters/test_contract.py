@@ -234,7 +234,13 @@ EARLY_USAGE = {
     "openai": {"prompt_tokens": 0, "completion_tokens": 0, "unknown_usage_calls": 1},
     "openai_compatible": {"prompt_tokens": 0, "completion_tokens": 0, "unknown_usage_calls": 1},
     "ollama": {"prompt_tokens": 0, "completion_tokens": 0, "unknown_usage_calls": 1},
-    "anthropic": {"prompt_tokens": count_tokens(PROMPT), "completion_tokens": 0},
+    # Anthropic sends input tokens at message_start and the output count only at the end:
+    # a stream left before the end has an unknown output count, flagged, never 0.
+    "anthropic": {
+        "prompt_tokens": count_tokens(PROMPT),
+        "completion_tokens": 0,
+        "unknown_usage_calls": 1,
+    },
     "gemini": {"prompt_tokens": count_tokens(PROMPT), "completion_tokens": 1},
 }
 
