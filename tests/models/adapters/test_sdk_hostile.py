@@ -142,7 +142,7 @@ def whole_stream(sdk: str) -> bytes:
         )
     if sdk == "anthropic":
         usage = {"input_tokens": 3, "output_tokens": 1}
-        message = {"id": "m", "type": "message", "role": "assistant", "content": [],
+        message: dict[str, Any] = {"id": "m", "type": "message", "role": "assistant", "content": [],
                    "model": "c", "stop_reason": None, "usage": usage}  # fmt: skip
         delta = {"type": "text_delta", "text": "Hi"}
         return (
