@@ -4,12 +4,15 @@ The front door is importable from here — `from rlm_code import LLMConnector, C
 ModelError` — but lazily (PEP 562): `import rlm_code` alone loads nothing else, so tools that
 only need the version or one submodule do not pay for the connector. Each name is imported
 from its home module the first time it is asked for.
+
+Type checkers read `__init__.pyi` beside this file, which declares the same names with their
+real types; this module itself imports nothing but `importlib` (not even `typing`: it is on the
+path of every `rlm-code` command).
 """
 
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
 
 __version__ = "0.2.0"
 
@@ -77,33 +80,8 @@ __all__ = [
     "__version__",
 ]
 
-if TYPE_CHECKING:
-    from rlm_code.core.config import ConfigManager
-    from rlm_code.core.exceptions import (
-        AuthenticationError,
-        ConfigError,
-        InvalidAPIKeyFormatError,
-        InvalidInputError,
-        MissingAPIKeyError,
-        ModelError,
-        ModelNotFoundError,
-        ModelTimeoutError,
-        NotConnectedError,
-        ProviderConnectionError,
-        ProviderError,
-        ProviderNotFoundError,
-        RateLimitError,
-        ResponseFormatError,
-        RLMCodeError,
-        SDKNotInstalledError,
-    )
-    from rlm_code.models.llm_connector import LLMConnector
-    from rlm_code.models.providers.registry import ProviderRegistry
-    from rlm_code.models.streaming import AsyncResponseStream, ResponseStream
-    from rlm_code.models.types import Finished, Response, TextDelta, Usage, UsageReport
 
-
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'rlm_code' has no attribute {name!r}")

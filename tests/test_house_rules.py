@@ -180,3 +180,17 @@ def test_front_door_names_match_their_homes() -> None:
     assert set(rlm_code.__all__) - {"__version__"} == set(rlm_code._EXPORTS)
     for name, home in rlm_code._EXPORTS.items():
         assert hasattr(importlib.import_module(home), name), (name, home)
+
+
+def test_the_type_stub_declares_every_front_door_name() -> None:
+    import rlm_code
+
+    stub = ast.parse((PACKAGE / "__init__.pyi").read_text())
+    declared = {
+        (node.module, alias.name)
+        for node in ast.walk(stub)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+        if alias.asname == alias.name  # the explicit re-export form
+    }
+    assert declared == {(home, name) for name, home in rlm_code._EXPORTS.items()}
