@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from rlm_code.core.exceptions import ModelError, ResponseFormatError
 
@@ -74,8 +73,8 @@ class LineSplitter:
             self._parts.append(fragment)
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        if self._sse:
-            return self._feed_sse(chunk)
+        if self._sse and (self._skip_lf or b"\r" in chunk):
+            return self._feed_sse(chunk)  # a lone CR ends a line too: the slower, exact path
         if b"\n" not in chunk:
             self._keep(chunk)
             return []
@@ -116,10 +115,10 @@ class LineSplitter:
         return [self._join(b"")]
 
 
-@dataclass(frozen=True, slots=True)
-class SSEEvent:
+class SSEEvent(NamedTuple):
     """One dispatched server-sent event: its `event:` name ("message" by default) and its
-    `data:` lines joined with `\\n` (bytes: JSON decodes them strictly)."""
+    `data:` lines joined with `\\n` (bytes: JSON decodes them strictly). A named tuple: one
+    is built per event of every stream, and a tuple is the cheapest immutable record."""
 
     data: bytes
     event: str = "message"
@@ -139,9 +138,19 @@ class SSEDecoder:
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         events: list[SSEEvent] = []
+        data = self._data
         for line in self._lines.feed(chunk):
-            event = self._line(line)
-            if event is not None:
+            # The two common lines are handled inline (they are most of a stream): a
+            # `data: ` line, and the blank line that dispatches a one-line event.
+            if line[:6] == b"data: ":
+                self._size += len(line) - 5
+                if self._size > MAX_LINE_BYTES:
+                    raise too_large(self._provider, "an event", MAX_LINE_BYTES)
+                data.append(line[6:])
+            elif not line and len(data) == 1:
+                events.append(SSEEvent(data.pop(), self._event or "message"))
+                self._size, self._event = 0, ""
+            elif (event := self._line(line)) is not None:
                 events.append(event)
         return events
 
@@ -151,7 +160,8 @@ class SSEDecoder:
                 self._event = ""
                 return None
             event = SSEEvent(b"\n".join(self._data), self._event or "message")
-            self._data, self._size, self._event = [], 0, ""
+            self._data.clear()
+            self._size, self._event = 0, ""
             return event
         if line[:1] == b":":
             return None
@@ -208,9 +218,12 @@ async def aiter_sse(
 
 
 def loads(payload: bytes | str, provider: str) -> Any:
-    """`json.loads` whose failures (bad JSON, invalid UTF-8) are `ResponseFormatError`."""
+    """`json.loads` whose failures (bad JSON, invalid UTF-8) are `ResponseFormatError`.
+
+    Bytes are decoded as strict UTF-8 first (JSON over HTTP is UTF-8): cheaper than letting
+    `json.loads` sniff the encoding of every stream event, and stricter."""
     try:
-        return json.loads(payload)
+        return json.loads(payload.decode() if isinstance(payload, bytes) else payload)
     except (ValueError, RecursionError):
         snippet = payload[:80].decode("utf-8", "replace") if isinstance(payload, bytes) else ""
         raise ResponseFormatError(

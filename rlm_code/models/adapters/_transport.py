@@ -150,8 +150,9 @@ class SyncBody:
     def chunks(self, cap: int = MAX_REPLY_BYTES) -> Iterator[bytes]:
         """The decompressed body, chunk by chunk, within the deadline and the size cap."""
         deadline, it, provider = self._deadline, self._iter, self._http.provider
+        boundary = self._boundary()  # stateless: one for every read of this body
         while True:
-            with self._boundary():
+            with boundary:
                 chunk = next(it, None)
             if chunk is None:
                 return
@@ -303,10 +304,11 @@ class AsyncBody:
         self._url = url
         self._deadline = deadline
         self.size = 0
+        self._boundary = aiohttp_errors(http.provider, url, http.timeouts, deadline=deadline)
 
     async def _next(self) -> bytes:
-        h, deadline = self._http, self._deadline
-        with aiohttp_errors(h.provider, self._url, h.timeouts, deadline=deadline):
+        deadline = self._deadline
+        with self._boundary:
             remaining = deadline.remaining()
             if remaining is None:
                 chunk: bytes = await self.response.content.readany()
@@ -315,17 +317,21 @@ class AsyncBody:
                 chunk = await self.response.content.readany()
             return chunk
 
+    def _count(self, chunk: bytes, cap: int) -> bytes:
+        self.size += len(chunk)
+        if self.size > cap:
+            self.close()
+            raise too_large(self._http.provider, "a reply", cap)
+        return chunk
+
     async def chunks(self, cap: int = MAX_REPLY_BYTES) -> AsyncIterator[bytes]:
-        provider = self._http.provider
         while chunk := await self._next():
-            self.size += len(chunk)
-            if self.size > cap:
-                self.close()
-                raise too_large(provider, "a reply", cap)
-            yield chunk
+            yield self._count(chunk, cap)
 
     async def read(self, cap: int = MAX_REPLY_BYTES) -> bytes:
-        parts = [chunk async for chunk in self.chunks(cap)]
+        parts = []
+        while chunk := await self._next():  # a plain loop: no async generator per reply
+            parts.append(self._count(chunk, cap))
         self.response.release()
         return b"".join(parts)
 
@@ -365,6 +371,9 @@ class AsyncHTTP:
         self.timeouts = timeouts
         self.retry = retry
         self._headers = {**JSON_CONTENT, **headers}
+        self._timeout = aiohttp.ClientTimeout(
+            sock_connect=timeouts.connect, sock_read=timeouts.read
+        )
         self._proxy = env_proxy(self.base_url)
         self._sessions: LoopLocal[Any] = LoopLocal(
             self._new_session, _close_session, lambda s: bool(s.closed)
@@ -394,9 +403,14 @@ class AsyncHTTP:
         if remaining is not None and remaining <= 0:
             raise deadline.error(self.provider)
         t = self.timeouts
-        read = t.read if remaining is None else min(t.read, remaining)
-        connect = t.connect if remaining is None else min(t.connect, remaining)
-        timeout = self._aiohttp.ClientTimeout(total=remaining, sock_connect=connect, sock_read=read)
+        if remaining is None:
+            timeout = self._timeout
+        else:
+            timeout = self._aiohttp.ClientTimeout(
+                total=remaining,
+                sock_connect=min(t.connect, remaining),
+                sock_read=min(t.read, remaining),
+            )
         with aiohttp_errors(self.provider, url, t, answering=False, deadline=deadline):
             response = await session.request(
                 method,

@@ -104,13 +104,13 @@ class HTTPAdapter(Adapter):
         try:
             for chunk in body.chunks():
                 for event in parser.feed(chunk):
-                    if isinstance(event, StreamEnd):
+                    if type(event) is StreamEnd:
                         body.finish()  # before handing the end over: the caller may stop here
                         yield event
                         return
                     yield event
             for event in parser.end():
-                if isinstance(event, StreamEnd):
+                if type(event) is StreamEnd:
                     yield event
                     return
                 yield event
@@ -129,13 +129,13 @@ class HTTPAdapter(Adapter):
         try:
             async for chunk in body.chunks():
                 for event in parser.feed(chunk):
-                    if isinstance(event, StreamEnd):
+                    if type(event) is StreamEnd:
                         await body.finish()
                         yield event
                         return
                     yield event
             for event in parser.end():
-                if isinstance(event, StreamEnd):
+                if type(event) is StreamEnd:
                     yield event
                     return
                 yield event

@@ -140,7 +140,7 @@ class ChatStreamParser:
                     provider=self._provider,
                 )
             events += self.data(sse.data)
-            if events and isinstance(events[-1], StreamEnd):
+            if events and type(events[-1]) is StreamEnd:
                 break
         return events
 
@@ -149,41 +149,41 @@ class ChatStreamParser:
 
     def data(self, payload: bytes) -> list[AdapterEvent]:
         provider = self._provider
-        payload = payload.strip()
-        if payload == _DONE:
-            raw = self.finish_reason
-            return [StreamEnd(normalize_finish_reason(raw), raw)]
-        if not payload:
-            return []
+        if len(payload) < 16:  # only short payloads can be the end marker or blank
+            payload = payload.strip()
+            if payload == _DONE:
+                raw = self.finish_reason
+                return [StreamEnd(normalize_finish_reason(raw), raw)]
+            if not payload:
+                return []
         event = loads(payload, provider)
         if not isinstance(event, dict):
             raise _shape_error(provider, "a JSON object in the stream")
         events: list[AdapterEvent] = []
+        choices = event.get("choices")
+        if choices:
+            choice = choices[0] if isinstance(choices, list) else None
+            if not isinstance(choice, dict):
+                raise _shape_error(provider, "choices in the stream")
+            reason = choice.get("finish_reason")
+            if isinstance(reason, str):
+                self.finish_reason = reason
+            delta = choice.get("delta")
+            text = delta.get("content") if isinstance(delta, dict) else None
+            if text.__class__ is not str and text is not None:
+                raise _shape_error(provider, "text in the stream")
+            if text:
+                events.append(TextDelta(text))
+        elif "error" in event:
+            raise ProviderError(
+                f"{provider} failed mid-stream: {error_detail(json.dumps(event))}",
+                provider=provider,
+            )
         usage = event.get("usage")
-        if isinstance(usage, dict):
+        if usage and isinstance(usage, dict):
             counts = usage_counts(usage)
             if counts.known:
                 events.append(UsageReport(counts))
-        choices = event.get("choices")
-        if not choices:
-            if "error" in event:
-                raise ProviderError(
-                    f"{provider} failed mid-stream: {error_detail(json.dumps(event))}",
-                    provider=provider,
-                )
-            return events
-        choice = choices[0] if isinstance(choices, list) else None
-        if not isinstance(choice, dict):
-            raise _shape_error(provider, "choices in the stream")
-        reason = choice.get("finish_reason")
-        if isinstance(reason, str):
-            self.finish_reason = reason
-        delta = choice.get("delta")
-        text = delta.get("content") if isinstance(delta, dict) else None
-        if text is not None and not isinstance(text, str):
-            raise _shape_error(provider, "text in the stream")
-        if text:
-            events.insert(0, TextDelta(text))
         return events
 
 
