@@ -13,7 +13,6 @@ no provider is named here.
 
 from __future__ import annotations
 
-import difflib
 import math
 from pathlib import Path
 from typing import Any
@@ -127,6 +126,8 @@ def _check_provider_name(name: str, where: str) -> None:
         return
     if spec is not None:
         raise ConfigError(f"{where}: use the provider id '{spec.provider_id}', not '{name}'")
+    import difflib  # only on this error path: every start-up reads config files
+
     ids = [s.provider_id for s in registry.list_providers()]
     close = difflib.get_close_matches(name, ids, n=3)
     hint = f"did you mean: {', '.join(close)}?" if close else "known: " + ", ".join(ids)

@@ -23,7 +23,6 @@ import errno
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -170,6 +169,8 @@ class KeyStore:
             return True
 
     def _write(self, data: dict[str, str]) -> None:
+        import tempfile  # only when writing: every connect reads the store, few write it
+
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".keys-", suffix=".tmp")
         try:

@@ -1,4 +1,6 @@
-"""The HTTP transports of the raw adapters: `SyncHTTP` (httpx2) and `AsyncHTTP` (aiohttp).
+"""The blocking HTTP transport of the raw adapters, `SyncHTTP` (httpx2), and what both
+transports share; its async twin `AsyncHTTP` (aiohttp) is in `_async_transport`, loaded with
+the first async call so that blocking use never imports asyncio or aiohttp.
 
 - `SyncHTTP`: one `httpx2.Client` per connection (keep-alive pool), reused by every call.
 - `AsyncHTTP`: one `aiohttp.ClientSession` per connection *and event loop* (an aiohttp
@@ -21,12 +23,11 @@ What every call gets here, once, for both transports:
   `DRAIN_SECONDS`) so a well-behaved server's connection goes back to the pool, and a server
   that keeps talking after the end is simply dropped.
 
-httpx2 and aiohttp are imported when a transport is built, never at module import.
+httpx2 is imported when a transport is built, never at module import.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import json
@@ -34,17 +35,15 @@ import math
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from rlm_code.core.config import TimeoutSettings
 from rlm_code.core.exceptions import ModelError, ResponseFormatError
 from rlm_code.models.adapters._lines import MAX_REPLY_BYTES, loads, too_large
-from rlm_code.models.adapters._loop_local import LoopLocal
 from rlm_code.models.adapters._watchdog import WATCHDOG
 from rlm_code.models.adapters.errors import (
     Deadline,
-    aiohttp_errors,
     error_for_status,
     httpx_errors,
     invalid_request,
@@ -70,6 +69,21 @@ def default_ssl_context() -> ssl.SSLContext:
 
     context: ssl.SSLContext = httpx2.create_ssl_context()
     return context
+
+
+def tls_context_for(base_url: str) -> ssl.SSLContext:
+    """The TLS context a client of `base_url` needs.
+
+    TLS is used only for an https URL or through an https proxy; then it is the default
+    context (the CA bundle, loaded once per process). A plain-http local server (Ollama,
+    vLLM, llama.cpp on localhost) never uses TLS, so its client gets an empty context instead
+    of paying ~20 ms to load the CA bundle on every start: one with no CA loaded, which can
+    verify nothing and so fails safe if TLS were ever attempted with it.
+    """
+    proxy = env_proxy(base_url) or ""
+    if base_url.lower().startswith("https:") or proxy.lower().startswith("https:"):
+        return default_ssl_context()
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 def env_proxy(url: str) -> str | None:
@@ -222,7 +236,7 @@ class SyncHTTP:
                 timeout=httpx2.Timeout(timeouts.read, connect=timeouts.connect),
                 limits=httpx2.Limits(max_connections=100, max_keepalive_connections=32),
                 follow_redirects=False,
-                verify=default_ssl_context(),
+                verify=tls_context_for(self.base_url),
             )
 
     def __repr__(self) -> str:
@@ -289,177 +303,3 @@ class SyncHTTP:
         body = json.dumps(payload).encode()
         deadline = call_deadline(self.provider, timeout)
         return self.retry.call(lambda: self._open("POST", url, body, deadline, model), deadline.at)
-
-
-async def _close_session(session: Any) -> None:
-    await session.close()
-
-
-class AsyncBody:
-    """Async twin of `SyncBody` (an aiohttp response)."""
-
-    def __init__(self, http: AsyncHTTP, response: Any, url: str, deadline: Deadline) -> None:
-        self._http = http
-        self.response = response
-        self._url = url
-        self._deadline = deadline
-        self.size = 0
-        self._boundary = aiohttp_errors(http.provider, url, http.timeouts, deadline=deadline)
-
-    async def _next(self) -> bytes:
-        deadline = self._deadline
-        with self._boundary:
-            remaining = deadline.remaining()
-            if remaining is None:
-                chunk: bytes = await self.response.content.readany()
-                return chunk
-            async with asyncio.timeout(remaining):
-                chunk = await self.response.content.readany()
-            return chunk
-
-    def _count(self, chunk: bytes, cap: int) -> bytes:
-        self.size += len(chunk)
-        if self.size > cap:
-            self.close()
-            raise too_large(self._http.provider, "a reply", cap)
-        return chunk
-
-    async def chunks(self, cap: int = MAX_REPLY_BYTES) -> AsyncIterator[bytes]:
-        while chunk := await self._next():
-            yield self._count(chunk, cap)
-
-    async def read(self, cap: int = MAX_REPLY_BYTES) -> bytes:
-        parts = []
-        while chunk := await self._next():  # a plain loop: no async generator per reply
-            parts.append(self._count(chunk, cap))
-        self.response.release()
-        return b"".join(parts)
-
-    async def finish(self) -> None:
-        """Bounded drain (see `SyncBody.finish`)."""
-        content, read = self.response.content, 0
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(DRAIN_SECONDS):
-                while read <= DRAIN_BYTES and (chunk := await content.readany()):
-                    read += len(chunk)
-        if content.at_eof() and read <= DRAIN_BYTES:
-            self.response.release()
-        else:
-            self.response.close()
-
-    def close(self) -> None:
-        self.response.close()
-
-
-class AsyncHTTP:
-    """Non-blocking JSON-over-HTTP client for one connection (aiohttp)."""
-
-    def __init__(
-        self,
-        provider: str,
-        base_url: str,
-        headers: Mapping[str, str],
-        timeouts: TimeoutSettings,
-        retry: RetryPolicy,
-    ) -> None:
-        import aiohttp
-
-        check_request_parts(provider, base_url, headers)
-        self._aiohttp = aiohttp
-        self.provider = provider
-        self.base_url = base_url.rstrip("/")
-        self.timeouts = timeouts
-        self.retry = retry
-        self._headers = {**JSON_CONTENT, **headers}
-        self._timeout = aiohttp.ClientTimeout(
-            sock_connect=timeouts.connect, sock_read=timeouts.read
-        )
-        self._proxy = env_proxy(self.base_url)
-        self._sessions: LoopLocal[Any] = LoopLocal(
-            self._new_session, _close_session, lambda s: bool(s.closed)
-        )
-
-    def __repr__(self) -> str:
-        return f"AsyncHTTP({self.provider!r}, {self.base_url!r})"
-
-    def _new_session(self) -> Any:
-        a = self._aiohttp
-        connector = a.TCPConnector(limit=100, limit_per_host=0, ttl_dns_cache=300)
-        # trust_env stays off: the proxy is resolved once (`env_proxy`), not per request.
-        return a.ClientSession(headers=self._headers, connector=connector)
-
-    async def aclose(self) -> None:
-        await self._sessions.aclose()
-
-    def close(self) -> None:
-        self._sessions.close()
-
-    async def _open(
-        self, method: str, url: str, body: bytes | None, deadline: Deadline, model: str | None
-    ) -> AsyncBody:
-        """Send a request; returns once the status line has arrived. Statuses >= 300 raise."""
-        session = await self._sessions.get()
-        remaining = deadline.remaining()
-        if remaining is not None and remaining <= 0:
-            raise deadline.error(self.provider)
-        t = self.timeouts
-        if remaining is None:
-            timeout = self._timeout
-        else:
-            timeout = self._aiohttp.ClientTimeout(
-                total=remaining,
-                sock_connect=min(t.connect, remaining),
-                sock_read=min(t.read, remaining),
-            )
-        with aiohttp_errors(self.provider, url, t, answering=False, deadline=deadline):
-            response = await session.request(
-                method,
-                url,
-                data=body,
-                timeout=timeout,
-                proxy=self._proxy,
-                allow_redirects=False,
-            )
-        opened = AsyncBody(self, response, url, deadline)
-        status = response.status
-        if status >= 300:
-            content = b""
-            with contextlib.suppress(ModelError):  # the status says enough
-                content = await opened.read(ERROR_BODY_BYTES)
-            opened.close()
-            raise error_for_status(self.provider, status, content, response.headers, model=model)
-        return opened
-
-    async def request_json(
-        self,
-        method: str,
-        path: str,
-        payload: Mapping[str, Any] | None = None,
-        *,
-        timeout: float | None = None,
-        model: str | None = None,
-        retry: bool = True,
-    ) -> Any:
-        url = self.base_url + path
-        body = None if payload is None else json.dumps(payload).encode()
-        provider = self.provider
-        deadline = call_deadline(provider, timeout)
-
-        async def attempt() -> Any:
-            content = await (await self._open(method, url, body, deadline, model)).read()
-            if not content:
-                raise ResponseFormatError(f"{provider} sent an empty answer", provider=provider)
-            return loads(content, provider)
-
-        return await (self.retry.acall(attempt, deadline.at) if retry else attempt())
-
-    async def open_stream(
-        self, path: str, payload: Mapping[str, Any], *, timeout: float | None, model: str | None
-    ) -> AsyncBody:
-        """Async twin of `SyncHTTP.open_stream`."""
-        url = self.base_url + path
-        body = json.dumps(payload).encode()
-        deadline = call_deadline(self.provider, timeout)
-        return await self.retry.acall(
-            lambda: self._open("POST", url, body, deadline, model), deadline.at
-        )

@@ -32,7 +32,6 @@ empty (`raise_mapped`), because the original may hold an echoed key or a URL wit
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -293,7 +292,7 @@ def map_aiohttp_error(
     a = aiohttp
     if isinstance(exc, a.ConnectionTimeoutError):
         return timed_out(provider, "accept the connection", timeouts.connect, True)
-    if isinstance(exc, asyncio.TimeoutError):
+    if isinstance(exc, TimeoutError):  # asyncio.TimeoutError is this one since 3.11
         return timed_out(provider, "answer in time", read_timeout or timeouts.read, False)
     if isinstance(exc, a.ClientConnectorError):
         return refused(provider, where, exc)
@@ -457,7 +456,7 @@ def aiohttp_errors(
             aiohttp, provider, exc, where, timeouts, read_timeout, answering=answering
         )
 
-    catch: tuple[type[BaseException], ...] = (aiohttp.ClientError, asyncio.TimeoutError)
+    catch: tuple[type[BaseException], ...] = (aiohttp.ClientError, TimeoutError)
     if not answering:
         catch += _BAD_INPUT
     return Boundary(catch, mapper)

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from rlm_code.models.adapters._transport import AsyncHTTP, SyncHTTP
+from rlm_code.models.adapters._transport import SyncHTTP
 from rlm_code.models.adapters.base import Adapter, Endpoint
 from rlm_code.models.adapters.errors import unterminated
 from rlm_code.models.adapters.retry import RetryPolicy
 from rlm_code.models.types import AdapterEvent, ChatRequest, Response, StreamEnd
+
+if TYPE_CHECKING:
+    from rlm_code.models.adapters._async_transport import AsyncHTTP
 
 
 class StreamParser(Protocol):
@@ -55,6 +58,9 @@ class HTTPAdapter(Adapter):
     @property
     def _aio(self) -> AsyncHTTP:
         if self._async is None:
+            # The async HTTP stack (asyncio, aiohttp) loads with the first async call.
+            from rlm_code.models.adapters._async_transport import AsyncHTTP
+
             e = self.endpoint
             self._async = AsyncHTTP(
                 e.provider_id, e.base_url, self._headers, e.timeouts, self._retry

@@ -11,7 +11,6 @@ text; after that an error is raised, never a silent restart.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import time
@@ -70,6 +69,10 @@ class RetryPolicy:
     async def acall(
         self, attempt_fn: Callable[[], Awaitable[T]], deadline: float | None = None
     ) -> T:
+        """Async twin of `call`. asyncio is imported here, not at the top: it is already
+        loaded whenever this runs, and blocking use of the adapters should not pay for it."""
+        import asyncio
+
         attempt = 1
         while True:
             try:
