@@ -97,9 +97,7 @@ def test_switching_models_fifty_times_under_load_cuts_no_call(
         for _ in range(3):
             started = time.monotonic()
             try:
-                text = "".join(
-                    connector.stream_response(f"stream t{index}", timeout=CALL_TIMEOUT)
-                )
+                text = "".join(connector.stream_response(f"stream t{index}", timeout=CALL_TIMEOUT))
                 note(classify(text), started)
             except ModelError as exc:
                 note(f"typed {type(exc).__name__}", started)
@@ -111,9 +109,7 @@ def test_switching_models_fifty_times_under_load_cuts_no_call(
         try:
             parts = [
                 p
-                async for p in connector.astream_response(
-                    f"stream a{index}", timeout=CALL_TIMEOUT
-                )
+                async for p in connector.astream_response(f"stream a{index}", timeout=CALL_TIMEOUT)
             ]
             note(classify("".join(parts)), started)
         except ModelError as exc:

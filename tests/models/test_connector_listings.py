@@ -12,8 +12,8 @@ import pytest
 
 from rlm_code.core.config import ConfigManager
 from rlm_code.models.llm_connector import LLMConnector
-from rlm_code.models.providers.opencode import is_free_opencode_model
 from rlm_code.models.providers.model_catalog import get_superqode_models
+from rlm_code.models.providers.opencode import is_free_opencode_model
 from rlm_code.testing import echo_reply
 
 FAKE_OPENCODE_MODELS = textwrap.dedent(
