@@ -12,22 +12,29 @@ import json
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from rlm_code.testing.text import split_pieces
 
 __all__ = [
     "ErrorKind",
     "ErrorReply",
+    "ErrorSpec",
     "StreamPlan",
     "WireError",
     "WireFormat",
     "WireReply",
     "WireRequest",
+    "content_text",
     "dumps",
+    "message_texts",
+    "optional_int",
+    "require_object",
+    "required_text",
+    "text_of_parts",
 ]
 
 ErrorKind = Literal[
@@ -42,6 +49,15 @@ ErrorKind = Literal[
 ]
 
 JsonObject = dict[str, Any]
+
+
+class ErrorSpec(NamedTuple):
+    """One row of a protocol's error table: what the service answers for an `ErrorKind`."""
+
+    status: int
+    type: str  # the body's error type or status name; "" where the body has none
+    message: str  # default text; ``{model}`` and ``{retry}`` (seconds) are filled in
+    code: str | None = None  # OpenAI's machine-readable ``code``
 
 
 def dumps(value: object) -> bytes:
@@ -132,7 +148,9 @@ class WireFormat(ABC):
     def api_key(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
         """The API key the request carries, or None."""
 
-    @abstractmethod
+    # kind -> how this service answers it; `error` fills in the text, `error_body` the shape.
+    errors: ClassVar[Mapping[ErrorKind, ErrorSpec]]
+
     def error(
         self,
         kind: ErrorKind,
@@ -147,6 +165,16 @@ class WireFormat(ABC):
         ``message`` replaces the default text; ``param`` names the offending request field;
         ``retry_after`` is the delay a rate-limit body may mention.
         """
+        spec = self.errors[kind]
+        if message is None:
+            message = spec.message.format(model=model or "unknown", retry=retry_after)
+        return ErrorReply(spec.status, self.error_body(kind, spec, message, param, retry_after))
+
+    @abstractmethod
+    def error_body(
+        self, kind: ErrorKind, spec: ErrorSpec, text: str, param: str | None, retry_after: int
+    ) -> JsonObject:
+        """The JSON error body of this service, around the final ``text``."""
 
     @abstractmethod
     def malformed_frame(self) -> bytes:
@@ -199,3 +227,47 @@ def text_of_parts(parts: Sequence[object], *, key: str = "text") -> str:
         elif isinstance(part, str):
             texts.append(part)
     return "".join(texts)
+
+
+def content_text(content: Any) -> str:
+    """The text of a message ``content`` that is a string or a list of text parts/blocks."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return text_of_parts(content)
+    return ""
+
+
+def required_text(data: Mapping[str, Any], key: str, message: str) -> str:
+    """A required non-empty string field (the model name), else a 400 naming the field."""
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise WireError("bad_request", message, param=key)
+    return value
+
+
+def message_texts(
+    messages: Iterable[object],
+    text_of: Callable[[Any], str],
+    *,
+    key: str = "content",
+    invalid: str,
+    param: str | None = None,
+    default_role: str | None = None,
+) -> tuple[list[str], str]:
+    """The text of every message (``text_of`` applied to its ``key``) and of the last user one.
+
+    Every chat protocol walks its message list the same way; only the field holding the text,
+    how that field turns into text, the role a message without one has and the 400 message for
+    a message that is not an object differ.
+    """
+    texts: list[str] = []
+    last_user = ""
+    for message in messages:
+        if not isinstance(message, dict):
+            raise WireError("bad_request", invalid, param=param)
+        text = text_of(message.get(key))
+        texts.append(text)
+        if message.get("role", default_role) == "user":
+            last_user = text
+    return texts, last_user

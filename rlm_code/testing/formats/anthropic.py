@@ -13,33 +13,35 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any
 
 from rlm_code.testing.formats.openai import bearer_token
 from rlm_code.testing.wire import (
     ErrorKind,
-    ErrorReply,
+    ErrorSpec,
     JsonObject,
     StreamPlan,
     WireError,
     WireFormat,
     WireReply,
     WireRequest,
+    content_text,
     dumps,
+    message_texts,
     optional_int,
     require_object,
+    required_text,
     text_of_parts,
 )
 
 __all__ = ["AnthropicFormat"]
 
-_ERRORS: dict[ErrorKind, tuple[int, str, str]] = {
-    "bad_request": (400, "invalid_request_error", "Invalid request."),
-    "auth_missing": (401, "authentication_error", "x-api-key header is required"),
-    "auth_invalid": (401, "authentication_error", "invalid x-api-key"),
-    "unauthorized": (401, "authentication_error", "invalid x-api-key"),
-    "not_found": (404, "not_found_error", "model: {model}"),
-    "rate_limit": (
+_ERRORS: dict[ErrorKind, ErrorSpec] = {
+    "bad_request": ErrorSpec(400, "invalid_request_error", "Invalid request."),
+    "auth_missing": ErrorSpec(401, "authentication_error", "x-api-key header is required"),
+    "auth_invalid": ErrorSpec(401, "authentication_error", "invalid x-api-key"),
+    "unauthorized": ErrorSpec(401, "authentication_error", "invalid x-api-key"),
+    "not_found": ErrorSpec(404, "not_found_error", "model: {model}"),
+    "rate_limit": ErrorSpec(
         429,
         "rate_limit_error",
         "Number of request tokens has exceeded your per-minute rate limit "
@@ -47,8 +49,8 @@ _ERRORS: dict[ErrorKind, tuple[int, str, str]] = {
         "usage. Please reduce the prompt length or the maximum tokens requested, or try again "
         "later.",
     ),
-    "server_error": (500, "api_error", "Internal server error"),
-    "unavailable": (503, "api_error", "Service unavailable"),
+    "server_error": ErrorSpec(500, "api_error", "Internal server error"),
+    "unavailable": ErrorSpec(503, "api_error", "Service unavailable"),
 }
 
 CREATED_AT = "2025-09-29T00:00:00Z"
@@ -57,6 +59,7 @@ CREATED_AT = "2025-09-29T00:00:00Z"
 class AnthropicFormat(WireFormat):
     name = "anthropic"
     stream_content_type = "text/event-stream; charset=utf-8"
+    errors = _ERRORS
 
     def api_key(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
         # ``x-api-key`` is the classic header; anthropic SDK 2.x sends ``Authorization: Bearer``.
@@ -65,23 +68,14 @@ class AnthropicFormat(WireFormat):
     def response_headers(self) -> dict[str, str]:
         return {"request-id": "req_" + uuid.uuid4().hex, "anthropic-organization-id": "local"}
 
-    def error(
-        self,
-        kind: ErrorKind,
-        *,
-        model: str = "",
-        message: str | None = None,
-        param: str | None = None,
-        retry_after: int = 1,
-    ) -> ErrorReply:
-        status, err_type, default = _ERRORS[kind]
-        text = message if message is not None else default.format(model=model or "unknown")
-        body = {
+    def error_body(
+        self, kind: ErrorKind, spec: ErrorSpec, text: str, param: str | None, retry_after: int
+    ) -> JsonObject:
+        return {
             "type": "error",
-            "error": {"type": err_type, "message": text},
+            "error": {"type": spec.type, "message": text},
             "request_id": "req_" + uuid.uuid4().hex,
         }
-        return ErrorReply(status, body)
 
     def malformed_frame(self) -> bytes:
         return (
@@ -93,9 +87,7 @@ class AnthropicFormat(WireFormat):
 
     def parse(self, body: object, *, endpoint: str, path_model: str | None) -> WireRequest:
         data = require_object(body)
-        model = data.get("model")
-        if not isinstance(model, str) or not model:
-            raise WireError("bad_request", "model: Field required", param="model")
+        model = required_text(data, "model", "model: Field required")
         messages = data.get("messages")
         if not isinstance(messages, list):
             raise WireError("bad_request", "messages: Field required", param="messages")
@@ -108,14 +100,10 @@ class AnthropicFormat(WireFormat):
             texts.append(system)
         elif isinstance(system, list):
             texts.append(text_of_parts(system))
-        last_user = ""
-        for message in messages:
-            if not isinstance(message, dict):
-                raise WireError("bad_request", "messages: Input should be a valid dictionary")
-            text = _content_text(message.get("content"))
-            texts.append(text)
-            if message.get("role") == "user":
-                last_user = text
+        said, last_user = message_texts(
+            messages, content_text, invalid="messages: Input should be a valid dictionary"
+        )
+        texts += said
         return WireRequest(
             model=model,
             texts=tuple(texts),
@@ -216,11 +204,3 @@ def _usage(input_tokens: int, output_tokens: int) -> JsonObject:
         "output_tokens": output_tokens,
         "service_tier": "standard",
     }
-
-
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return text_of_parts(content)
-    return ""

@@ -15,7 +15,7 @@ from typing import Any
 from rlm_code.testing.text import count_tokens
 from rlm_code.testing.wire import (
     ErrorKind,
-    ErrorReply,
+    ErrorSpec,
     JsonObject,
     StreamPlan,
     WireError,
@@ -23,6 +23,7 @@ from rlm_code.testing.wire import (
     WireReply,
     WireRequest,
     dumps,
+    message_texts,
     optional_int,
     require_object,
     text_of_parts,
@@ -32,63 +33,58 @@ __all__ = ["GeminiFormat"]
 
 _API_KEY_INVALID = "API key not valid. Please pass a valid API key."
 
-_ERRORS: dict[ErrorKind, tuple[int, str, str]] = {
-    "bad_request": (400, "INVALID_ARGUMENT", "Request contains an invalid argument."),
-    "auth_missing": (
+_ERRORS: dict[ErrorKind, ErrorSpec] = {
+    "bad_request": ErrorSpec(400, "INVALID_ARGUMENT", "Request contains an invalid argument."),
+    "auth_missing": ErrorSpec(
         403,
         "PERMISSION_DENIED",
         "Method doesn't allow unregistered callers (callers without established identity). "
         "Please use API Key or other form of API consumer identity to call this API.",
     ),
-    "auth_invalid": (400, "INVALID_ARGUMENT", _API_KEY_INVALID),
-    "unauthorized": (
+    "auth_invalid": ErrorSpec(400, "INVALID_ARGUMENT", _API_KEY_INVALID),
+    "unauthorized": ErrorSpec(
         401,
         "UNAUTHENTICATED",
         "Request had invalid authentication credentials. Expected OAuth 2 access token, login "
         "cookie or other valid authentication credential.",
     ),
-    "not_found": (
+    "not_found": ErrorSpec(
         404,
         "NOT_FOUND",
         "models/{model} is not found for API version v1beta, or is not supported for "
         "generateContent. Call ListModels to see the list of available models and their "
         "supported methods.",
     ),
-    "rate_limit": (
+    "rate_limit": ErrorSpec(
         429,
         "RESOURCE_EXHAUSTED",
         "You exceeded your current quota, please check your plan and billing details. For more "
         "information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.",
     ),
-    "server_error": (
+    "server_error": ErrorSpec(
         500,
         "INTERNAL",
         "An internal error has occurred. Please retry or report in "
         "https://developers.generativeai.google/guide/troubleshooting",
     ),
-    "unavailable": (503, "UNAVAILABLE", "The model is overloaded. Please try again later."),
+    "unavailable": ErrorSpec(
+        503, "UNAVAILABLE", "The model is overloaded. Please try again later."
+    ),
 }
 
 
 class GeminiFormat(WireFormat):
     name = "gemini"
     stream_content_type = "text/event-stream"
+    errors = _ERRORS
 
     def api_key(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
         return (headers.get("x-goog-api-key") or query.get("key") or "").strip() or None
 
-    def error(
-        self,
-        kind: ErrorKind,
-        *,
-        model: str = "",
-        message: str | None = None,
-        param: str | None = None,
-        retry_after: int = 1,
-    ) -> ErrorReply:
-        status, grpc_status, default = _ERRORS[kind]
-        text = message if message is not None else default.format(model=model or "unknown")
-        error: JsonObject = {"code": status, "message": text, "status": grpc_status}
+    def error_body(
+        self, kind: ErrorKind, spec: ErrorSpec, text: str, param: str | None, retry_after: int
+    ) -> JsonObject:
+        error: JsonObject = {"code": spec.status, "message": text, "status": spec.type}
         if kind == "auth_invalid":
             error["details"] = [
                 {
@@ -105,7 +101,7 @@ class GeminiFormat(WireFormat):
                     "retryDelay": f"{retry_after}s",
                 }
             ]
-        return ErrorReply(status, {"error": error})
+        return {"error": error}
 
     def malformed_frame(self) -> bytes:
         return b'data: {"candidates":[{"content":{"parts":[{"text":\r\n\r\n'
@@ -126,14 +122,14 @@ class GeminiFormat(WireFormat):
             texts.append(system)
         elif isinstance(system, dict):
             texts.append(_parts_text(system.get("parts")))
-        last_user = ""
-        for content in contents:
-            if not isinstance(content, dict):
-                raise WireError("bad_request", "Invalid value at 'contents'.")
-            text = _parts_text(content.get("parts"))
-            texts.append(text)
-            if content.get("role", "user") == "user":
-                last_user = text
+        said, last_user = message_texts(
+            contents,
+            _parts_text,
+            key="parts",
+            invalid="Invalid value at 'contents'.",
+            default_role="user",
+        )
+        texts += said
         config = _field(data, "generationConfig", "generation_config")
         max_tokens = None
         if isinstance(config, dict):

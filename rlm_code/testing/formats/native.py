@@ -8,20 +8,20 @@ a discovery probe looks at, and their own error bodies for those routes.
 from __future__ import annotations
 
 from rlm_code.testing.formats.openai import OpenAIFormat
-from rlm_code.testing.wire import ErrorKind, ErrorReply, JsonObject
+from rlm_code.testing.wire import ErrorKind, ErrorSpec, JsonObject
 
 __all__ = ["LlamaCppFormat", "TgiFormat"]
 
-_STATUS: dict[ErrorKind, tuple[int, str, str]] = {
+_STATUS: dict[ErrorKind, ErrorSpec] = {
     # kind: (status, TGI error_type / llama.cpp type, message)
-    "bad_request": (400, "invalid_request_error", "Invalid request"),
-    "auth_missing": (401, "authentication_error", "Invalid API Key"),
-    "auth_invalid": (401, "authentication_error", "Invalid API Key"),
-    "unauthorized": (401, "authentication_error", "Invalid API Key"),
-    "not_found": (404, "not_found_error", "Model {model} not found"),
-    "rate_limit": (429, "overloaded", "Model is overloaded"),
-    "server_error": (500, "server_error", "Internal server error"),
-    "unavailable": (503, "unavailable_error", "Loading model"),
+    "bad_request": ErrorSpec(400, "invalid_request_error", "Invalid request"),
+    "auth_missing": ErrorSpec(401, "authentication_error", "Invalid API Key"),
+    "auth_invalid": ErrorSpec(401, "authentication_error", "Invalid API Key"),
+    "unauthorized": ErrorSpec(401, "authentication_error", "Invalid API Key"),
+    "not_found": ErrorSpec(404, "not_found_error", "Model {model} not found"),
+    "rate_limit": ErrorSpec(429, "overloaded", "Model is overloaded"),
+    "server_error": ErrorSpec(500, "server_error", "Internal server error"),
+    "unavailable": ErrorSpec(503, "unavailable_error", "Loading model"),
 }
 
 
@@ -29,19 +29,12 @@ class TgiFormat(OpenAIFormat):
     """Text Generation Inference: OpenAI routes plus ``/info``; errors ``{error, error_type}``."""
 
     name = "tgi"
+    errors = _STATUS
 
-    def error(
-        self,
-        kind: ErrorKind,
-        *,
-        model: str = "",
-        message: str | None = None,
-        param: str | None = None,
-        retry_after: int = 1,
-    ) -> ErrorReply:
-        status, err_type, default = _STATUS[kind]
-        text = message if message is not None else default.format(model=model or "unknown")
-        return ErrorReply(status, {"error": text, "error_type": err_type})
+    def error_body(
+        self, kind: ErrorKind, spec: ErrorSpec, text: str, param: str | None, retry_after: int
+    ) -> JsonObject:
+        return {"error": text, "error_type": spec.type}
 
     def render_info(self, model: str) -> JsonObject:
         return {
@@ -66,19 +59,12 @@ class LlamaCppFormat(OpenAIFormat):
     """llama.cpp ``llama-server``: OpenAI routes plus ``/props`` and ``/health``."""
 
     name = "llamacpp"
+    errors = _STATUS
 
-    def error(
-        self,
-        kind: ErrorKind,
-        *,
-        model: str = "",
-        message: str | None = None,
-        param: str | None = None,
-        retry_after: int = 1,
-    ) -> ErrorReply:
-        status, err_type, default = _STATUS[kind]
-        text = message if message is not None else default.format(model=model or "unknown")
-        return ErrorReply(status, {"error": {"code": status, "message": text, "type": err_type}})
+    def error_body(
+        self, kind: ErrorKind, spec: ErrorSpec, text: str, param: str | None, retry_after: int
+    ) -> JsonObject:
+        return {"error": {"code": spec.status, "message": text, "type": spec.type}}
 
     def render_props(self, model: str) -> JsonObject:
         return {

@@ -15,7 +15,7 @@ from typing import Any
 from rlm_code.testing.formats.openai import bearer_token
 from rlm_code.testing.wire import (
     ErrorKind,
-    ErrorReply,
+    ErrorSpec,
     JsonObject,
     StreamPlan,
     WireError,
@@ -23,8 +23,10 @@ from rlm_code.testing.wire import (
     WireReply,
     WireRequest,
     dumps,
+    message_texts,
     optional_int,
     require_object,
+    required_text,
 )
 
 __all__ = ["OLLAMA_VERSION", "OllamaFormat", "ollama_name"]
@@ -32,15 +34,18 @@ __all__ = ["OLLAMA_VERSION", "OllamaFormat", "ollama_name"]
 OLLAMA_VERSION = "0.12.6"
 MODIFIED_AT = "2025-01-01T00:00:00Z"
 
-_ERRORS: dict[ErrorKind, tuple[int, str]] = {
-    "bad_request": (400, "invalid request"),
-    "auth_missing": (401, "unauthorized"),
-    "auth_invalid": (401, "unauthorized"),
-    "unauthorized": (401, "unauthorized"),
-    "not_found": (404, 'model "{model}" not found, try pulling it first'),
-    "rate_limit": (429, "too many requests, please try again later"),
-    "server_error": (500, "llama runner process has terminated: exit status 2"),
-    "unavailable": (503, "server busy, please try again.  maximum pending requests exceeded"),
+# Ollama errors are a bare ``{"error": text}``: no type.
+_ERRORS: dict[ErrorKind, ErrorSpec] = {
+    "bad_request": ErrorSpec(400, "", "invalid request"),
+    "auth_missing": ErrorSpec(401, "", "unauthorized"),
+    "auth_invalid": ErrorSpec(401, "", "unauthorized"),
+    "unauthorized": ErrorSpec(401, "", "unauthorized"),
+    "not_found": ErrorSpec(404, "", 'model "{model}" not found, try pulling it first'),
+    "rate_limit": ErrorSpec(429, "", "too many requests, please try again later"),
+    "server_error": ErrorSpec(500, "", "llama runner process has terminated: exit status 2"),
+    "unavailable": ErrorSpec(
+        503, "", "server busy, please try again.  maximum pending requests exceeded"
+    ),
 }
 
 
@@ -52,22 +57,15 @@ def ollama_name(model: str) -> str:
 class OllamaFormat(WireFormat):
     name = "ollama"
     stream_content_type = "application/x-ndjson"
+    errors = _ERRORS
 
     def api_key(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
         return bearer_token(headers)
 
-    def error(
-        self,
-        kind: ErrorKind,
-        *,
-        model: str = "",
-        message: str | None = None,
-        param: str | None = None,
-        retry_after: int = 1,
-    ) -> ErrorReply:
-        status, default = _ERRORS[kind]
-        text = message if message is not None else default.format(model=model or "unknown")
-        return ErrorReply(status, {"error": text})
+    def error_body(
+        self, kind: ErrorKind, spec: ErrorSpec, text: str, param: str | None, retry_after: int
+    ) -> JsonObject:
+        return {"error": text}
 
     def malformed_frame(self) -> bytes:
         return b'{"model":"malformed","message":{"role":"assistant","content":\n'
@@ -76,9 +74,7 @@ class OllamaFormat(WireFormat):
 
     def parse(self, body: object, *, endpoint: str, path_model: str | None) -> WireRequest:
         data = require_object(body)
-        model = data.get("model")
-        if not isinstance(model, str) or not model:
-            raise WireError("bad_request", "model is required")
+        model = required_text(data, "model", "model is required")
         texts: list[str] = []
         last_user = ""
         if endpoint == "generate":
@@ -92,14 +88,7 @@ class OllamaFormat(WireFormat):
             messages = data.get("messages") or []
             if not isinstance(messages, list):
                 raise WireError("bad_request", "invalid messages")
-            for message in messages:
-                if not isinstance(message, dict):
-                    raise WireError("bad_request", "invalid message")
-                content = message.get("content")
-                text = content if isinstance(content, str) else ""
-                texts.append(text)
-                if message.get("role") == "user":
-                    last_user = text
+            texts, last_user = message_texts(messages, _plain_text, invalid="invalid message")
         options = data.get("options")
         max_tokens = None
         if isinstance(options, dict):
@@ -200,3 +189,8 @@ def _details(name: str) -> dict[str, Any]:
         "parameter_size": "7.6B" if "7b" in name else "3.2B",
         "quantization_level": "Q4_K_M",
     }
+
+
+def _plain_text(content: Any) -> str:
+    """Ollama message content is a plain string (images go in a separate field)."""
+    return content if isinstance(content, str) else ""

@@ -9,73 +9,61 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Any
 
 from rlm_code.testing.wire import (
     ErrorKind,
-    ErrorReply,
+    ErrorSpec,
     JsonObject,
     StreamPlan,
     WireError,
     WireFormat,
     WireReply,
     WireRequest,
+    content_text,
     dumps,
+    message_texts,
     optional_int,
     require_object,
-    text_of_parts,
+    required_text,
 )
 
 __all__ = ["OpenAIFormat", "bearer_token"]
 
-_ERRORS: dict[ErrorKind, tuple[int, str, str | None, str]] = {
-    # kind: (status, type, code, message)
-    "bad_request": (400, "invalid_request_error", None, "Invalid request."),
-    "auth_missing": (
+_INVALID_KEY = (
+    "Incorrect API key provided. You can find your API key at "
+    "https://platform.openai.com/account/api-keys."
+)
+
+_ERRORS: dict[ErrorKind, ErrorSpec] = {
+    "bad_request": ErrorSpec(400, "invalid_request_error", "Invalid request."),
+    "auth_missing": ErrorSpec(
         401,
         "invalid_request_error",
-        None,
         "You didn't provide an API key. You need to provide your API key in an Authorization "
         "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
     ),
-    "auth_invalid": (
-        401,
-        "invalid_request_error",
-        "invalid_api_key",
-        "Incorrect API key provided. You can find your API key at "
-        "https://platform.openai.com/account/api-keys.",
-    ),
-    "unauthorized": (
-        401,
-        "invalid_request_error",
-        "invalid_api_key",
-        "Incorrect API key provided. You can find your API key at "
-        "https://platform.openai.com/account/api-keys.",
-    ),
-    "not_found": (
+    "auth_invalid": ErrorSpec(401, "invalid_request_error", _INVALID_KEY, "invalid_api_key"),
+    "unauthorized": ErrorSpec(401, "invalid_request_error", _INVALID_KEY, "invalid_api_key"),
+    "not_found": ErrorSpec(
         404,
         "invalid_request_error",
-        "model_not_found",
         "The model `{model}` does not exist or you do not have access to it.",
+        "model_not_found",
     ),
-    "rate_limit": (
+    "rate_limit": ErrorSpec(
         429,
         "requests",
-        "rate_limit_exceeded",
         "Rate limit reached for {model} on requests per min (RPM): Limit 3, Used 3, "
         "Requested 1. Please try again in {retry}s.",
+        "rate_limit_exceeded",
     ),
-    "server_error": (
+    "server_error": ErrorSpec(
         500,
         "server_error",
-        None,
         "The server had an error while processing your request. Sorry about that!",
     ),
-    "unavailable": (
-        503,
-        "server_error",
-        None,
-        "The engine is currently overloaded, please try again later.",
+    "unavailable": ErrorSpec(
+        503, "server_error", "The engine is currently overloaded, please try again later."
     ),
 }
 
@@ -94,6 +82,7 @@ def bearer_token(headers: Mapping[str, str]) -> str | None:
 class OpenAIFormat(WireFormat):
     name = "openai"
     stream_content_type = "text/event-stream; charset=utf-8"
+    errors = _ERRORS
 
     def api_key(self, headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
         return bearer_token(headers)
@@ -101,23 +90,10 @@ class OpenAIFormat(WireFormat):
     def response_headers(self) -> dict[str, str]:
         return {"x-request-id": "req_" + uuid.uuid4().hex, "openai-processing-ms": "1"}
 
-    def error(
-        self,
-        kind: ErrorKind,
-        *,
-        model: str = "",
-        message: str | None = None,
-        param: str | None = None,
-        retry_after: int = 1,
-    ) -> ErrorReply:
-        status, err_type, code, default = _ERRORS[kind]
-        text = (
-            message
-            if message is not None
-            else default.format(model=model or "unknown", retry=retry_after)
-        )
-        body = {"error": {"message": text, "type": err_type, "param": param, "code": code}}
-        return ErrorReply(status, body)
+    def error_body(
+        self, kind: ErrorKind, spec: ErrorSpec, text: str, param: str | None, retry_after: int
+    ) -> JsonObject:
+        return {"error": {"message": text, "type": spec.type, "param": param, "code": spec.code}}
 
     def malformed_frame(self) -> bytes:
         return b'data: {"id":"chatcmpl-malformed","object":"chat.completion.chunk","choices":[{\n\n'
@@ -126,27 +102,15 @@ class OpenAIFormat(WireFormat):
 
     def parse(self, body: object, *, endpoint: str, path_model: str | None) -> WireRequest:
         data = require_object(body)
-        model = data.get("model")
-        if not isinstance(model, str) or not model:
-            raise WireError(
-                "bad_request",
-                "you must provide a model parameter",
-                param="model",
-            )
+        model = required_text(data, "model", "you must provide a model parameter")
         messages = data.get("messages")
         if not isinstance(messages, list) or not messages:
             raise WireError(
                 "bad_request", "Missing required parameter: 'messages'.", param="messages"
             )
-        texts: list[str] = []
-        last_user = ""
-        for message in messages:
-            if not isinstance(message, dict):
-                raise WireError("bad_request", "Invalid type for 'messages'.", param="messages")
-            text = _message_text(message.get("content"))
-            texts.append(text)
-            if message.get("role") == "user":
-                last_user = text
+        texts, last_user = message_texts(
+            messages, content_text, invalid="Invalid type for 'messages'.", param="messages"
+        )
         max_tokens = optional_int(data.get("max_completion_tokens"), "max_completion_tokens")
         if max_tokens is None:
             max_tokens = optional_int(data.get("max_tokens"), "max_tokens")
@@ -251,11 +215,3 @@ def _usage(completion: WireReply) -> JsonObject:
             "rejected_prediction_tokens": 0,
         },
     }
-
-
-def _message_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return text_of_parts(content)
-    return ""
