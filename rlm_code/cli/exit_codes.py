@@ -18,7 +18,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # not `from typing import ...`: this module is on the start-up path
 if TYPE_CHECKING:
-    from rlm_code.core.exceptions import ModelError
+    from rlm_code.core.exceptions import RLMCodeError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -26,16 +26,17 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-def exit_code_for(error: ModelError) -> int:
-    """Usage errors (bad names, bad arguments, a malformed key) exit 2; provider and
-    network errors exit 1."""
+def exit_code_for(error: RLMCodeError) -> int:
+    """Usage errors (a malformed or invalid config, bad names, bad arguments, a malformed key)
+    exit 2; provider and network errors exit 1."""
     from rlm_code.core.exceptions import (
+        ConfigError,
         InvalidAPIKeyFormatError,
         InvalidInputError,
         ProviderNotFoundError,
     )
 
-    usage = (InvalidInputError, ProviderNotFoundError, InvalidAPIKeyFormatError)
+    usage = (ConfigError, InvalidInputError, ProviderNotFoundError, InvalidAPIKeyFormatError)
     return EXIT_USAGE if isinstance(error, usage) else EXIT_ERROR
 
 

@@ -109,11 +109,7 @@ def run(args: argparse.Namespace) -> int:
                 )
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    except ConfigError as exc:
-        if args.debug:
-            raise
-        return fail(str(exc), EXIT_USAGE)
-    except ModelError as exc:
+    except (ConfigError, ModelError) as exc:
         if args.debug:
             raise
         return fail(str(exc), exit_code_for(exc))

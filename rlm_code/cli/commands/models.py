@@ -94,11 +94,7 @@ def run(args: argparse.Namespace) -> int:
                 models = connector.list_models(spec.provider_id, live_only=True)
             else:
                 models = curated_models(connector, spec)
-    except ConfigError as exc:
-        if args.debug:
-            raise
-        return fail(str(exc), EXIT_USAGE)
-    except ModelError as exc:
+    except (ConfigError, ModelError) as exc:
         if args.debug:
             raise
         return fail(str(exc), exit_code_for(exc))
