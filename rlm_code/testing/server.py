@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import ipaddress
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
+from typing import ParamSpec
 
 from aiohttp import web
 
@@ -29,6 +30,8 @@ from rlm_code.testing.state import (
 )
 
 __all__ = ["LocalProtocolServer", "is_loopback", "run_local_server"]
+
+_P = ParamSpec("_P")
 
 _START_TIMEOUT_S = 10.0
 _STOP_TIMEOUT_S = 5.0
@@ -284,34 +287,22 @@ def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
     loop.run_until_complete(loop.shutdown_asyncgens())
 
 
-@contextmanager
-def run_local_server(
-    host: str = "127.0.0.1",
-    port: int = 0,
-    protocols: Iterable[str] | None = None,
-    require_key: str | bool | None = None,
-    latency_ms: int = 0,
-    models: Iterable[str] | None = None,
-    strict_models: bool = False,
-    allow_remote: bool = False,
-    max_recorded_requests: int = DEFAULT_MAX_RECORDED_REQUESTS,
-    max_recorded_body: int = DEFAULT_MAX_RECORDED_BODY,
-) -> Iterator[LocalProtocolServer]:
-    """Run a `LocalProtocolServer` for the duration of a ``with`` block."""
-    server = LocalProtocolServer(
-        host=host,
-        port=port,
-        protocols=protocols,
-        require_key=require_key,
-        latency_ms=latency_ms,
-        models=models,
-        strict_models=strict_models,
-        allow_remote=allow_remote,
-        max_recorded_requests=max_recorded_requests,
-        max_recorded_body=max_recorded_body,
-    )
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def _started(
+    server: Callable[_P, LocalProtocolServer],
+) -> Callable[_P, AbstractContextManager[LocalProtocolServer]]:
+    """``server``'s constructor as a context manager that starts it and stops it on exit.
+
+    The arguments are ``LocalProtocolServer``'s own (one signature, typed through the
+    `ParamSpec`), so an option added to the server is accepted by `run_local_server` as well.
+    """
+
+    @contextmanager
+    def run_local_server(*args: _P.args, **kwargs: _P.kwargs) -> Iterator[LocalProtocolServer]:
+        """Run a `LocalProtocolServer` (same arguments) for the duration of a ``with`` block."""
+        with server(*args, **kwargs) as running:  # start(); stop() on the way out
+            yield running
+
+    return run_local_server
+
+
+run_local_server = _started(LocalProtocolServer)
