@@ -77,7 +77,8 @@ def check_base_url(url: str, source: str) -> str:
     """A checked http(s) base URL without a trailing slash, or `InvalidInputError`.
 
     Refused: other schemes, no host, an out-of-range or non-numeric port, a malformed IPv6
-    literal, spaces, control characters and non-ASCII text (use the `xn--` form of a host).
+    literal, spaces, control characters and non-ASCII text (use the `xn--` form of a host), and
+    a query string or fragment (request paths are appended to the base URL).
     `source` (an argument, `$VAR` or a file path) is named in the message.
     """
     register_url_credentials(url)
@@ -103,6 +104,14 @@ def check_base_url(url: str, source: str) -> str:
         )
     if port == 0:
         raise InvalidInputError(f"base URL from {source} has port 0: {shown!r}", hint="")
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        # Request paths are appended to the base URL, which a query or fragment would swallow;
+        # and a key belongs in the key settings, not in a URL that is shown and logged.
+        raise InvalidInputError(
+            f"base URL from {source} has a query string or fragment ({shown!r}); give the "
+            "server's base path only, and the key as api_key= or the provider's env var",
+            hint="",
+        )
     return url.rstrip("/")
 
 

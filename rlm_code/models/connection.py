@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from rlm_code.core.redact import redact
 from rlm_code.models.adapters.base import Adapter, Endpoint
 from rlm_code.models.providers.registry import ProviderSpec
 from rlm_code.models.resolve import Resolved
@@ -76,7 +77,7 @@ class Connection:
             "provider_name": spec.display_name,
             "model": self.model,
             "model_id": f"{spec.provider_id}/{self.model}",
-            "base_url": endpoint.base_url,
+            "base_url": redact(endpoint.base_url),  # credentials inside a URL are secrets
             "has_api_key": endpoint.api_key is not None,
             "api_key_source": self.key_source,
             "connection_type": spec.connection_type,
