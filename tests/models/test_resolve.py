@@ -203,12 +203,22 @@ def test_url_userinfo_plus_a_key_is_a_typed_error(config: ConfigManager, where: 
 
 
 def test_url_credentials_are_registered_secrets(config: ConfigManager) -> None:
-    url = "http://bob:pw-resolve-0815@127.0.0.1:8000/v1?token=tok-resolve-0815x"
+    url = "http://bob:pw-resolve-0815@127.0.0.1:8000/v1"
     resolved = resolve(config, REGISTRY, "vllm/model", base_url=url)
     assert resolved.endpoint.base_url == url.rstrip("/")
     shown = redact(f"connected to {resolved.endpoint.base_url}; password pw-resolve-0815")
-    assert "pw-resolve-0815" not in shown and "tok-resolve-0815x" not in shown
+    assert "pw-resolve-0815" not in shown
     assert MASK in shown
+
+
+def test_a_query_credential_is_refused_and_never_shown(config: ConfigManager) -> None:
+    # Request paths are appended to a base URL, so a query string cannot stay in one; the
+    # refusal must not show the token it carried, anywhere it is later printed either.
+    url = "http://127.0.0.1:8000/v1?token=tok-resolve-0815x"
+    with pytest.raises(InvalidInputError, match="query string") as info:
+        resolve(config, REGISTRY, "vllm/model", base_url=url)
+    assert "tok-resolve-0815x" not in str(info.value)
+    assert "tok-resolve-0815x" not in redact(f"later: {url}")
 
 
 def test_bad_url_error_hides_its_password(config: ConfigManager) -> None:
