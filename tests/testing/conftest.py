@@ -14,52 +14,51 @@ ANTHROPIC_KEY = "sk-ant-test-123"
 GEMINI_KEY = "AIzaTest123"
 
 
+def _options(api_key: str, timeout: float, overrides: dict[str, Any]) -> dict[str, Any]:
+    """A test key, no retries and a short timeout; the test's own arguments win."""
+    return {"api_key": api_key, "max_retries": 0, "timeout": timeout, **overrides}
+
+
 class Clients:
     """Builds SDK clients for a server with test keys, no retries and short timeouts."""
 
     def __init__(self) -> None:
         self._closers: list[Callable[[], Any]] = []
 
+    def _closed_after(self, client: Any, close: Callable[[], Any] | None = None) -> Any:
+        self._closers.append(client.close if close is None else close)
+        return client
+
     def openai(self, server: LocalProtocolServer, **kwargs: Any) -> Any:
         import openai
 
-        options: dict[str, Any] = {"api_key": OPENAI_KEY, "max_retries": 0, "timeout": 10.0}
-        options.update(kwargs)
-        client = openai.OpenAI(base_url=server.openai_base_url, **options)
-        self._closers.append(client.close)
-        return client
+        options = _options(OPENAI_KEY, 10.0, kwargs)
+        return self._closed_after(openai.OpenAI(base_url=server.openai_base_url, **options))
 
     def async_openai(self, server: LocalProtocolServer, **kwargs: Any) -> Any:
         import openai
 
-        options: dict[str, Any] = {"api_key": OPENAI_KEY, "max_retries": 0, "timeout": 20.0}
-        options.update(kwargs)
+        options = _options(OPENAI_KEY, 20.0, kwargs)
         return openai.AsyncOpenAI(base_url=server.openai_base_url, **options)
 
     def anthropic(self, server: LocalProtocolServer, **kwargs: Any) -> Any:
         import anthropic
 
-        options: dict[str, Any] = {"api_key": ANTHROPIC_KEY, "max_retries": 0, "timeout": 10.0}
-        options.update(kwargs)
-        client = anthropic.Anthropic(base_url=server.base_url, **options)
-        self._closers.append(client.close)
-        return client
+        options = _options(ANTHROPIC_KEY, 10.0, kwargs)
+        return self._closed_after(anthropic.Anthropic(base_url=server.base_url, **options))
 
     def gemini(self, server: LocalProtocolServer, api_key: str = GEMINI_KEY) -> Any:
         from google import genai
         from google.genai import types
 
         options = types.HttpOptions(base_url=server.base_url, timeout=10_000)
-        client = genai.Client(api_key=api_key, http_options=options)
-        self._closers.append(client.close)
-        return client
+        return self._closed_after(genai.Client(api_key=api_key, http_options=options))
 
     def ollama(self, server: LocalProtocolServer, **kwargs: Any) -> Any:
         import ollama
 
         client = ollama.Client(host=server.base_url, timeout=10.0, **kwargs)
-        self._closers.append(client._client.close)
-        return client
+        return self._closed_after(client, client._client.close)
 
     def close(self) -> None:
         for close in reversed(self._closers):

@@ -124,36 +124,31 @@ def test_count_tokens(local_server: LocalProtocolServer, clients: Clients) -> No
     assert counted.input_tokens == 5
 
 
-def test_require_key_missing_and_wrong() -> None:
+def test_require_key_missing_and_wrong(clients: Clients) -> None:
     with run_local_server(require_key="sk-ant-test-right") as server:
-        wrong = anthropic.Anthropic(
-            base_url=server.base_url, api_key="sk-ant-test-bad", max_retries=0
+        wrong = clients.anthropic(server, api_key="sk-ant-test-bad")
+        right = clients.anthropic(server, api_key="sk-ant-test-right")
+        with pytest.raises(anthropic.AuthenticationError) as caught:
+            wrong.messages.create(model=MODEL, max_tokens=10, messages=[USER])
+        assert caught.value.body["error"]["type"] == "authentication_error"
+        assert "sk-ant-test-bad" not in caught.value.response.text
+        message = right.messages.create(model=MODEL, max_tokens=10, messages=[USER])
+        assert message.content[0].text.startswith("Echo:")
+        classic = right.messages.create(
+            model=MODEL,
+            max_tokens=10,
+            messages=[USER],
+            extra_headers={"Authorization": anthropic.omit, "x-api-key": "sk-ant-test-right"},
         )
-        right = anthropic.Anthropic(
-            base_url=server.base_url, api_key="sk-ant-test-right", max_retries=0
-        )
-        with wrong, right:
-            with pytest.raises(anthropic.AuthenticationError) as caught:
-                wrong.messages.create(model=MODEL, max_tokens=10, messages=[USER])
-            assert caught.value.body["error"]["type"] == "authentication_error"
-            assert "sk-ant-test-bad" not in caught.value.response.text
-            message = right.messages.create(model=MODEL, max_tokens=10, messages=[USER])
-            assert message.content[0].text.startswith("Echo:")
-            classic = right.messages.create(
+        assert classic.content[0].text.startswith("Echo:")
+        with pytest.raises(anthropic.AuthenticationError) as missing:
+            right.messages.create(
                 model=MODEL,
                 max_tokens=10,
                 messages=[USER],
-                extra_headers={"Authorization": anthropic.omit, "x-api-key": "sk-ant-test-right"},
+                extra_headers={"Authorization": anthropic.omit},
             )
-            assert classic.content[0].text.startswith("Echo:")
-            with pytest.raises(anthropic.AuthenticationError) as missing:
-                right.messages.create(
-                    model=MODEL,
-                    max_tokens=10,
-                    messages=[USER],
-                    extra_headers={"Authorization": anthropic.omit},
-                )
-            assert "x-api-key header is required" in missing.value.message
+        assert "x-api-key header is required" in missing.value.message
 
 
 def test_no_usage_leaves_usage_out_of_raw_events(

@@ -12,6 +12,8 @@ import pytest
 
 from rlm_code.testing import LocalProtocolServer, run_local_server
 
+from .conftest import Clients
+
 
 def _get(url: str, **headers: str) -> tuple[int, Any]:
     """Status and parsed JSON body (None when empty, the text when not JSON)."""
@@ -45,24 +47,23 @@ def test_llamacpp_props_and_health(local_server: LocalProtocolServer) -> None:
     assert _get(local_server.base_url + "/health") == (200, {"status": "ok"})
 
 
-def test_tgi_only_server_uses_tgi_shapes() -> None:
+def test_tgi_only_server_uses_tgi_shapes(clients: Clients) -> None:
     with run_local_server(protocols=["tgi"]) as server:
         assert _get(server.base_url + "/health") == (200, None)
         assert _get(server.base_url + "/props")[0] == 404
-        client = openai.OpenAI(base_url=server.openai_base_url, api_key="sk-test-1", max_retries=0)
-        with client:
-            reply = client.chat.completions.create(
-                model="tgi", messages=[{"role": "user", "content": "hey"}]
+        client = clients.openai(server)
+        reply = client.chat.completions.create(
+            model="tgi", messages=[{"role": "user", "content": "hey"}]
+        )
+        assert reply.choices[0].message.content == "Echo: hey"
+        with pytest.raises(openai.RateLimitError) as caught:
+            client.chat.completions.create(
+                model="fault-429", messages=[{"role": "user", "content": "hey"}]
             )
-            assert reply.choices[0].message.content == "Echo: hey"
-            with pytest.raises(openai.RateLimitError) as caught:
-                client.chat.completions.create(
-                    model="fault-429", messages=[{"role": "user", "content": "hey"}]
-                )
-            assert caught.value.response.json() == {
-                "error": "Model is overloaded",
-                "error_type": "overloaded",
-            }
+        assert caught.value.response.json() == {
+            "error": "Model is overloaded",
+            "error_type": "overloaded",
+        }
 
 
 def test_v1_models_answer_depends_on_the_client(local_server: LocalProtocolServer) -> None:

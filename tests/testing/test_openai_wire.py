@@ -139,7 +139,7 @@ def test_set_reply_and_stream_chunk_padding(
     assert again.choices[0].message.content == "Echo: hello local server"
 
 
-def test_require_key_exact_and_any() -> None:
+def test_require_key_exact_and_any(clients: Clients) -> None:
     with run_local_server(require_key="sk-test-right") as server:
         request = urllib.request.Request(
             server.openai_base_url + "/chat/completions",
@@ -152,32 +152,25 @@ def test_require_key_exact_and_any() -> None:
         error = json.load(missing.value)["error"]
         assert error["type"] == "invalid_request_error"
         assert "didn't provide an API key" in error["message"]
-        wrong = openai.OpenAI(
-            base_url=server.openai_base_url, api_key="sk-test-wrong", max_retries=0
-        )
-        right = openai.OpenAI(
-            base_url=server.openai_base_url, api_key="sk-test-right", max_retries=0
-        )
-        with wrong, right:
-            with pytest.raises(openai.AuthenticationError) as caught:
-                wrong.chat.completions.create(model="m", messages=[USER])
-            assert caught.value.code == "invalid_api_key"
-            assert "sk-test-wrong" not in caught.value.response.text
-            assert right.chat.completions.create(model="m", messages=[USER]).choices
+        wrong = clients.openai(server, api_key="sk-test-wrong")
+        right = clients.openai(server, api_key="sk-test-right")
+        with pytest.raises(openai.AuthenticationError) as caught:
+            wrong.chat.completions.create(model="m", messages=[USER])
+        assert caught.value.code == "invalid_api_key"
+        assert "sk-test-wrong" not in caught.value.response.text
+        assert right.chat.completions.create(model="m", messages=[USER]).choices
     with run_local_server(require_key=True) as server:
-        anyone = openai.OpenAI(base_url=server.openai_base_url, api_key="sk-test-x", max_retries=0)
-        with anyone:
-            assert anyone.chat.completions.create(model="m", messages=[USER]).choices
+        anyone = clients.openai(server, api_key="sk-test-x")
+        assert anyone.chat.completions.create(model="m", messages=[USER]).choices
 
 
-def test_strict_models_gives_model_not_found() -> None:
+def test_strict_models_gives_model_not_found(clients: Clients) -> None:
     with run_local_server(strict_models=True, models=["extra-model"]) as server:
-        client = openai.OpenAI(base_url=server.openai_base_url, api_key="sk-test-1", max_retries=0)
-        with client:
-            assert client.chat.completions.create(model="extra-model", messages=[USER]).choices
-            with pytest.raises(openai.NotFoundError) as caught:
-                client.chat.completions.create(model="unknown-model", messages=[USER])
-            assert caught.value.code == "model_not_found"
+        client = clients.openai(server)
+        assert client.chat.completions.create(model="extra-model", messages=[USER]).choices
+        with pytest.raises(openai.NotFoundError) as caught:
+            client.chat.completions.create(model="unknown-model", messages=[USER])
+        assert caught.value.code == "model_not_found"
 
 
 def test_missing_messages_is_a_400_naming_the_param(
