@@ -100,22 +100,20 @@ class Connection:
         if last:
             self.adapter.close()
 
-    def retire(self) -> None:
-        """No new calls; close the adapter now if idle, else when the last call releases it."""
+    def _mark_retired(self) -> bool:
+        """Refuse new calls; True when this call retired it and no call holds it (close now)."""
         with self._lock:
             if self._retired:
-                return
+                return False
             self._retired = True
-            idle = self._users == 0
-        if idle:
+            return self._users == 0
+
+    def retire(self) -> None:
+        """No new calls; close the adapter now if idle, else when the last call releases it."""
+        if self._mark_retired():
             self.adapter.close()
 
     async def aretire(self) -> None:
         """`retire` from async code: an idle adapter is closed in this event loop."""
-        with self._lock:
-            if self._retired:
-                return
-            self._retired = True
-            idle = self._users == 0
-        if idle:
+        if self._mark_retired():
             await self.adapter.aclose()
