@@ -13,7 +13,7 @@ connector records usage there, so a stream left early still counts what it recei
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from rlm_code.core.exceptions import ModelError
 from rlm_code.models.types import (
@@ -29,6 +29,7 @@ from rlm_code.models.types import (
 )
 
 OnDone = Callable[[Response, ModelError | None], None]
+E = TypeVar("E", Iterator[AdapterEvent], AsyncIterator[AdapterEvent])
 
 
 class _Accumulator:
@@ -74,8 +75,11 @@ class _Accumulator:
         )
 
 
-class _StreamBase:
-    def __init__(self, provider: str, model: str, on_done: OnDone | None) -> None:
+class _StreamBase(Generic[E]):
+    """What both streams share: the adapter's events (`E`), the reply so far and `on_done`."""
+
+    def __init__(self, events: E, provider: str, model: str, on_done: OnDone | None = None) -> None:
+        self._events: E = events
         self._acc = _Accumulator(provider, model)
         self._on_done = on_done
         self._final: Response | None = None
@@ -98,18 +102,8 @@ class _StreamBase:
             self._on_done(self._final, error)
 
 
-class ResponseStream(_StreamBase):
+class ResponseStream(_StreamBase[Iterator[AdapterEvent]]):
     """A streamed reply: iterate for events; `.response` after the last one."""
-
-    def __init__(
-        self,
-        events: Iterator[AdapterEvent],
-        provider: str,
-        model: str,
-        on_done: OnDone | None = None,
-    ) -> None:
-        super().__init__(provider, model, on_done)
-        self._events = events
 
     def __iter__(self) -> ResponseStream:
         return self
@@ -170,18 +164,8 @@ class ResponseStream(_StreamBase):
             self.close()
 
 
-class AsyncResponseStream(_StreamBase):
+class AsyncResponseStream(_StreamBase[AsyncIterator[AdapterEvent]]):
     """Async twin of `ResponseStream` (`async for`, `async with`, `await aclose()`)."""
-
-    def __init__(
-        self,
-        events: AsyncIterator[AdapterEvent],
-        provider: str,
-        model: str,
-        on_done: OnDone | None = None,
-    ) -> None:
-        super().__init__(provider, model, on_done)
-        self._events = events
 
     def __aiter__(self) -> AsyncResponseStream:
         return self
