@@ -87,19 +87,20 @@ def _local(
     example_models: list[str],
     **quirks: Any,
 ) -> ProviderSpec:
-    return ProviderSpec(
-        provider_id=provider_id,
-        display_name=display_name,
-        adapter_type=adapter_type,
-        aliases=aliases,
-        api_key_env_vars=[],
-        base_url_env_var=base_url_env_var,
-        default_base_url=default_base_url,
-        docs_url=docs_url,
+    """A server on this machine: no key, its own category."""
+    return _cloud(
+        provider_id,
+        display_name,
+        adapter_type,
+        aliases,
+        [],
+        default_base_url,
+        base_url_env_var,
+        docs_url,
+        "Local",
+        example_models,
         requires_api_key=False,
         connection_type="local",
-        category="Local",
-        example_models=example_models,
         **quirks,
     )
 
@@ -112,10 +113,11 @@ def _cloud(
     api_key_env_vars: list[str],
     default_base_url: str,
     base_url_env_var: str,
-    docs_url: str,
+    docs_url: str | None,
     category: str,
     example_models: list[str],
     requires_api_key: bool = True,
+    connection_type: str = "byok",
     **quirks: Any,
 ) -> ProviderSpec:
     return ProviderSpec(
@@ -128,7 +130,7 @@ def _cloud(
         default_base_url=default_base_url,
         docs_url=docs_url,
         requires_api_key=requires_api_key,
-        connection_type="byok",
+        connection_type=connection_type,
         category=category,
         example_models=list(example_models),
         **quirks,
