@@ -158,7 +158,7 @@ class StreamParser(Protocol):
 
     done: bool
 
-    def feed(self, event: SSEEvent) -> list[AdapterEvent]: ...
+    def event(self, sse: SSEEvent) -> list[AdapterEvent]: ...
 
 
 class StainlessAdapter(Adapter):
@@ -291,7 +291,7 @@ class StainlessAdapter(Adapter):
         try:
             with at:
                 for event in iter_sse(chunks, provider):
-                    yield from parser.feed(event)
+                    yield from parser.event(event)
                     if parser.done:
                         finish(response, chunks)  # no more than a bounded drain after it
                         return
@@ -335,7 +335,7 @@ class StainlessAdapter(Adapter):
         try:
             with at:
                 async for event in aiter_sse(chunks, provider):
-                    for item in parser.feed(event):
+                    for item in parser.event(event):
                         yield item
                     if parser.done:
                         await afinish(response, chunks)  # a bounded drain after it

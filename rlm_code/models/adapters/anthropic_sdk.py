@@ -103,7 +103,7 @@ class _StreamParser:
         self.raw: str | None = None
         self.done = False
 
-    def feed(self, sse: SSEEvent) -> list[AdapterEvent]:
+    def event(self, sse: SSEEvent) -> list[AdapterEvent]:
         if sse.event == "ping" or not sse.data.strip():
             return []
         provider = self.provider

@@ -28,7 +28,7 @@ from rlm_code.core.exceptions import (
     ProviderError,
     ResponseFormatError,
 )
-from rlm_code.models.adapters._lines import SSEDecoder, loads
+from rlm_code.models.adapters._lines import SSEDecoder, SSEEvent, loads
 from rlm_code.models.adapters.base import as_count, openai_messages
 from rlm_code.models.adapters.errors import error_detail
 from rlm_code.models.adapters.http_adapter import HTTPAdapter
@@ -120,38 +120,29 @@ def parse_completion(data: Any, provider: str) -> Parsed:
     )
 
 
-class ChatStreamParser:
-    """A chat-completions SSE stream -> events. `data(payload)` handles one event's data, for
-    callers that split the SSE themselves; `feed(chunk)` takes raw body bytes."""
+class ChatEvents:
+    """Chat-completion server-sent events -> our events, one `event(sse)` at a time: what the
+    `openai` SDK adapter's loop (which splits the SSE itself) feeds. `done` once
+    `data: [DONE]` arrived."""
 
-    __slots__ = ("_provider", "_sse", "finish_reason")
+    __slots__ = ("_provider", "done", "finish_reason")
 
     def __init__(self, provider: str) -> None:
         self._provider = provider
-        self._sse = SSEDecoder(provider)
         self.finish_reason: str | None = None
+        self.done = False
 
-    def feed(self, chunk: bytes) -> list[AdapterEvent]:
-        events: list[AdapterEvent] = []
-        for sse in self._sse.feed(chunk):
-            if sse.event == "error":
-                raise ProviderError(
-                    f"{self._provider} failed mid-stream: {error_detail(sse.data)}",
-                    provider=self._provider,
-                )
-            events += self.data(sse.data)
-            if events and type(events[-1]) is StreamEnd:
-                break
-        return events
-
-    def end(self) -> list[AdapterEvent]:
-        return []
-
-    def data(self, payload: bytes) -> list[AdapterEvent]:
+    def event(self, sse: SSEEvent) -> list[AdapterEvent]:
         provider = self._provider
+        if sse.event == "error":
+            raise ProviderError(
+                f"{provider} failed mid-stream: {error_detail(sse.data)}", provider=provider
+            )
+        payload = sse.data
         if len(payload) < 16:  # only short payloads can be the end marker or blank
             payload = payload.strip()
             if payload == _DONE:
+                self.done = True
                 raw = self.finish_reason
                 return [StreamEnd(normalize_finish_reason(raw), raw)]
             if not payload:
@@ -185,6 +176,27 @@ class ChatStreamParser:
             if counts.known:
                 events.append(UsageReport(counts))
         return events
+
+
+class ChatStreamParser(ChatEvents):
+    """A chat-completions SSE stream as raw body bytes (`feed(chunk)`) -> events."""
+
+    __slots__ = ("_sse",)
+
+    def __init__(self, provider: str) -> None:
+        super().__init__(provider)
+        self._sse = SSEDecoder(provider)
+
+    def feed(self, chunk: bytes) -> list[AdapterEvent]:
+        events: list[AdapterEvent] = []
+        for sse in self._sse.feed(chunk):
+            events += self.event(sse)
+            if self.done:
+                break
+        return events
+
+    def end(self) -> list[AdapterEvent]:
+        return []
 
 
 class OpenAICompatibleAdapter(HTTPAdapter):

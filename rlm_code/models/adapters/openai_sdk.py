@@ -18,131 +18,21 @@ that trickles bytes after the end marker cannot hold the call). The SDK's own `S
 ends quietly when a stream stops without `data: [DONE]`, so a cut stream would pass for a
 complete one; here it raises, as the raw adapter does on the same bytes.
 
-Usage: `prompt_tokens` includes the cached tokens (`prompt_tokens_details.cached_tokens`),
+The request differs from `openai_compatible`'s, the answer does not: whole bodies and stream
+events are parsed by that module's `parse_completion` and `ChatEvents` (usage buckets
+included: `prompt_tokens` includes the cached tokens, `prompt_tokens_details.cached_tokens`,
 which are subtracted for `input_tokens` and reported as cache reads; `completion_tokens`
-includes `completion_tokens_details.reasoning_tokens`.
+includes `completion_tokens_details.reasoning_tokens`).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from rlm_code.core.exceptions import ProviderError, ResponseFormatError
-from rlm_code.models.adapters._lines import SSEEvent, loads
 from rlm_code.models.adapters._stainless import StainlessAdapter
-from rlm_code.models.adapters.base import as_count, openai_messages
-from rlm_code.models.adapters.errors import error_detail
-from rlm_code.models.types import (
-    AdapterEvent,
-    ChatRequest,
-    StreamEnd,
-    TextDelta,
-    Usage,
-    UsageReport,
-    normalize_finish_reason,
-)
-
-_DONE = b"[DONE]"
-
-
-def _shape_error(provider: str, what: str) -> ResponseFormatError:
-    return ResponseFormatError(
-        f"{provider} sent a chat completion without {what}", provider=provider
-    )
-
-
-def _detail(data: dict[str, Any], key: str, field: str) -> int | None:
-    details = data.get(key)
-    return as_count(details.get(field)) if isinstance(details, dict) else None
-
-
-def openai_usage(data: object) -> Usage:
-    """A chat-completions `usage` object in our buckets (None where OpenAI did not say)."""
-    if not isinstance(data, dict):
-        return Usage()
-    prompt = as_count(data.get("prompt_tokens"))
-    cached = _detail(data, "prompt_tokens_details", "cached_tokens")
-    if prompt is not None and cached is not None:
-        cached = min(cached, prompt)
-        prompt -= cached
-    return Usage(
-        prompt,
-        as_count(data.get("completion_tokens")),
-        cached,
-        None,
-        _detail(data, "completion_tokens_details", "reasoning_tokens"),
-    )
-
-
-def _error_event(data: dict[str, Any], provider: str) -> ProviderError:
-    return ProviderError(
-        f"{provider} failed mid-stream: {error_detail(json.dumps(data))}", provider=provider
-    )
-
-
-def parse_completion(data: object, provider: str) -> tuple[str, Usage, str | None]:
-    """A `chat.completion` body -> (text, usage, raw finish reason)."""
-    if not isinstance(data, dict):
-        raise _shape_error(provider, "a JSON object")
-    choices = data.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        if "error" in data:
-            raise _error_event(data, provider)
-        raise _shape_error(provider, "choices")
-    choice = choices[0]
-    message = choice.get("message")
-    text = message.get("content") if isinstance(message, dict) else None
-    if text is None:
-        text = ""
-    elif not isinstance(text, str):
-        raise _shape_error(provider, "text content")
-    reason = choice.get("finish_reason")
-    return text, openai_usage(data.get("usage")), reason if isinstance(reason, str) else None
-
-
-class _StreamParser:
-    """Chat-completion chunks -> events; remembers the finish reason until `[DONE]`."""
-
-    __slots__ = ("done", "provider", "raw")
-
-    def __init__(self, provider: str) -> None:
-        self.provider = provider
-        self.raw: str | None = None
-        self.done = False
-
-    def feed(self, event: SSEEvent) -> list[AdapterEvent]:
-        payload = event.data.strip()
-        if payload == _DONE:
-            self.done = True
-            return [StreamEnd(normalize_finish_reason(self.raw), self.raw)]
-        if not payload:
-            return []
-        provider = self.provider
-        chunk = loads(payload, provider)
-        if not isinstance(chunk, dict):
-            raise _shape_error(provider, "a JSON object in the stream")
-        out: list[AdapterEvent] = []
-        choices = chunk.get("choices")
-        if choices:
-            choice = choices[0] if isinstance(choices, list) else None
-            if not isinstance(choice, dict):
-                raise _shape_error(provider, "choices in the stream")
-            reason = choice.get("finish_reason")
-            if isinstance(reason, str):
-                self.raw = reason
-            delta = choice.get("delta")
-            text = delta.get("content") if isinstance(delta, dict) else None
-            if text is not None and not isinstance(text, str):
-                raise _shape_error(provider, "text in the stream")
-            if text:
-                out.append(TextDelta(text))
-        elif "error" in chunk:
-            raise _error_event(chunk, provider)
-        usage = chunk.get("usage")
-        if isinstance(usage, dict):
-            out.append(UsageReport(openai_usage(usage)))
-        return out
+from rlm_code.models.adapters.base import openai_messages
+from rlm_code.models.adapters.openai_compatible import ChatEvents, parse_completion
+from rlm_code.models.types import ChatRequest, Usage
 
 
 class OpenAIAdapter(StainlessAdapter):
@@ -175,8 +65,8 @@ class OpenAIAdapter(StainlessAdapter):
     def _parse(self, data: object) -> tuple[str, Usage, str | None]:
         return parse_completion(data, self.endpoint.provider_id)
 
-    def _stream_parser(self) -> _StreamParser:
-        return _StreamParser(self.endpoint.provider_id)
+    def _stream_parser(self) -> ChatEvents:
+        return ChatEvents(self.endpoint.provider_id)
 
 
-__all__ = ["OpenAIAdapter", "openai_usage", "parse_completion"]
+__all__ = ["OpenAIAdapter", "parse_completion"]

@@ -84,19 +84,19 @@ def test_anthropic_stream_events_report_as_they_come():
 
     parser = _StreamParser("anthropic")
     start = sse('{"type":"message_start","message":{"usage":{"input_tokens":7,"output_tokens":1}}}')
-    assert parser.feed(start) == [UsageReport(Usage(7, None, None, None))]  # output: provisional
+    assert parser.event(start) == [UsageReport(Usage(7, None, None, None))]  # output: provisional
     delta = sse('{"type":"content_block_delta","delta":{"type":"text_delta","text":"Hi"}}')
-    assert parser.feed(delta) == [TextDelta("Hi")]
+    assert parser.event(delta) == [TextDelta("Hi")]
     thinking = sse(
         '{"type":"content_block_delta","delta":{"type":"thinking_delta","thinking":"h"}}'
     )
-    assert parser.feed(thinking) == []
+    assert parser.event(thinking) == []
     end = sse(
         '{"type":"message_delta","usage":{"output_tokens":3},"delta":{"stop_reason":"end_turn"}}'
     )
-    assert parser.feed(end) == [UsageReport(Usage(None, 3))]
+    assert parser.event(end) == [UsageReport(Usage(None, 3))]
     assert parser.done is False
-    assert parser.feed(sse('{"type":"message_stop"}')) == [StreamEnd("stop", "end_turn")]
+    assert parser.event(sse('{"type":"message_stop"}')) == [StreamEnd("stop", "end_turn")]
     assert parser.done is True
 
 
