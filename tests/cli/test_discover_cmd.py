@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
 import socket
 import stat
@@ -20,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_process import run_cli, run_in_pty
 
 from rlm_code.models.providers.acp_discovery import ACP_AGENTS
 from rlm_code.models.providers.registry import PROVIDERS
@@ -63,15 +63,8 @@ def discover_env(tmp_path: Path, **urls: str) -> dict[str, str]:
 def cli(
     tmp_path: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rlm_code", "discover", *args],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env if env is not None else discover_env(tmp_path),
-        timeout=60,
-        check=False,
-    )
+    base = env if env is not None else discover_env(tmp_path)
+    return run_cli("discover", *args, cwd=tmp_path, base=base)
 
 
 def fake_agent(tmp_path: Path, name: str, version: str) -> Path:
@@ -158,42 +151,10 @@ def test_tables_piped_have_no_ansi_codes(tmp_path: Path) -> None:
     assert re.split(r"\s{2,}", goose)[:4] == ["goose", "yes", "goose 1.9.0", "no"]
 
 
-def run_with_pty(
-    tmp_path: Path, args: list[str], env: dict[str, str], *, stdout_tty: bool
-) -> tuple[str, str]:
-    """Run with stdout or stderr on a pseudo-terminal; returns (terminal text, piped text)."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rlm_code", "discover", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=slave if stdout_tty else subprocess.PIPE,
-        stderr=subprocess.PIPE if stdout_tty else slave,
-        cwd=tmp_path,
-        env=env,
-    )
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO once the child has closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    piped = proc.stdout if not stdout_tty else proc.stderr
-    assert piped is not None
-    other = piped.read().decode()
-    piped.close()
-    assert proc.wait(timeout=60) == 0, other
-    return b"".join(chunks).decode(), other
-
-
 def test_spinner_only_on_a_terminal_stderr(tmp_path: Path, silent_port: int) -> None:
     env = discover_env(tmp_path, vllm=url_for("openai_compatible", silent_port))
-    terminal, stdout = run_with_pty(
-        tmp_path, ["--local-only", "--timeout", "0.6"], env, stdout_tty=False
+    terminal, stdout = run_in_pty(
+        "discover", "--local-only", "--timeout", "0.6", cwd=tmp_path, env=env, tty="stderr"
     )
     assert "probing local servers..." in terminal
     assert terminal.endswith("\r\x1b[K"), "the spinner line is erased at the end"
@@ -204,15 +165,9 @@ def test_spinner_only_on_a_terminal_stderr(tmp_path: Path, silent_port: int) -> 
 def test_colour_on_a_terminal_unless_no_color(tmp_path: Path) -> None:
     with run_local_server(protocols=("openai",)) as server:
         env = discover_env(tmp_path, lmstudio=server.openai_base_url)
-        coloured, _ = run_with_pty(
-            tmp_path, ["--local-only", "--timeout", "0.5"], env, stdout_tty=True
-        )
-        plain, _ = run_with_pty(
-            tmp_path,
-            ["--local-only", "--timeout", "0.5"],
-            {**env, "NO_COLOR": "1"},
-            stdout_tty=True,
-        )
+        args = ("discover", "--local-only", "--timeout", "0.5")
+        coloured, _ = run_in_pty(*args, cwd=tmp_path, env=env)
+        plain, _ = run_in_pty(*args, cwd=tmp_path, env={**env, "NO_COLOR": "1"})
     assert "\x1b[32mup\x1b[0m" in coloured
     assert not ANSI.search(plain)
     assert "lmstudio" in plain and " up " in plain

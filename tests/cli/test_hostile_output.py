@@ -9,15 +9,13 @@ Servers are loopback servers started here.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from cli_process import run_cli
 from test_discover_cmd import discover_env, fake_agent
 
 from rlm_code.cli._output import format_table, json_text
@@ -40,20 +38,6 @@ def assert_clean(text: str) -> None:
         assert ch in "\n\t" or not (ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F), repr(text)
     for payload in PAYLOADS:
         assert payload not in text, (payload, text)
-
-
-def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
-            stdin: str | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
-    return subprocess.run(
-        [sys.executable, "-m", "rlm_code", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "RLM_CODE_CONFIG_DIR": str(cwd / "config"), **(env or {})},
-        cwd=cwd,
-        check=False,
-    )
 
 
 # -- the sanitiser ------------------------------------------------------------------------------

@@ -12,10 +12,10 @@ import os
 import pty
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_process import run_cli, run_in_pty
 
 from rlm_code.cli import _output
 from rlm_code.models.providers.registry import PROVIDERS
@@ -54,47 +54,13 @@ def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rlm_code", *args],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=clean_env(tmp_path, **env),
-        timeout=60,
-        check=False,
-    )
+    return run_cli(*args, cwd=tmp_path, base=clean_env(tmp_path, **env))
 
 
 def table_rows(stdout: str) -> list[list[str]]:
     """Body rows of a plain table, split on runs of 2+ spaces."""
     lines = stdout.rstrip("\n").splitlines()
     return [re.split(r"\s{2,}", line.strip()) for line in lines[1:]]
-
-
-def run_in_pty(tmp_path: Path, *args: str, **env: str) -> str:
-    """Run the CLI with stdout on a pseudo-terminal; returns what it wrote there."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rlm_code", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=slave,
-        stderr=subprocess.DEVNULL,
-        cwd=tmp_path,
-        env=clean_env(tmp_path, **env),
-    )
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            data = os.read(master, 65536)
-        except OSError:  # EIO once the child has closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(master)
-    assert proc.wait(timeout=60) == 0
-    return b"".join(chunks).decode()
 
 
 # -- providers -----------------------------------------------------------------------------
@@ -320,10 +286,10 @@ def test_no_ansi_when_not_a_tty(tmp_path: Path, args: tuple[str, ...]) -> None:
 
 @pytest.mark.skipif(not hasattr(pty, "openpty"), reason="needs a pseudo-terminal")
 def test_colour_only_on_a_tty_without_no_color(tmp_path: Path) -> None:
-    coloured = run_in_pty(tmp_path, "providers")
+    coloured, _ = run_in_pty("providers", cwd=tmp_path, env=clean_env(tmp_path))
     assert ANSI.search(coloured), "a terminal gets colour"
     assert "id" in ANSI.sub("", coloured)
-    plain = run_in_pty(tmp_path, "providers", NO_COLOR="1")
+    plain, _ = run_in_pty("providers", cwd=tmp_path, env=clean_env(tmp_path, NO_COLOR="1"))
     assert not ANSI.search(plain)
     assert ANSI.sub("", coloured).replace("\r", "") == plain.replace("\r", "")
 

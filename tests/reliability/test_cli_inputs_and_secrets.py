@@ -8,30 +8,13 @@ appears in no output and no file except the user's own 0600 key store.
 from __future__ import annotations
 
 import json
-import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_process import run_cli
 
 CANARY = "sk-test-CANARYcli0123456789"
-
-
-def run_cli(
-    *args: str, home: Path, stdin: str | None = None, extra: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "RLM_CODE_CONFIG_DIR": str(home / "config"), **(extra or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "rlm_code", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        cwd=home,
-    )
 
 
 def all_files_text(root: Path, skip: Path | None = None) -> str:
@@ -43,7 +26,7 @@ def all_files_text(root: Path, skip: Path | None = None) -> str:
 
 
 def test_stored_key_goes_only_to_the_0600_key_store(tmp_path: Path) -> None:
-    result = run_cli("config", "set-key", "openai", home=tmp_path, stdin=CANARY + "\n")
+    result = run_cli("config", "set-key", "openai", cwd=tmp_path, stdin=CANARY + "\n")
     assert result.returncode == 0, result.stderr
     store = tmp_path / "config" / "keys.json"
     assert stat.S_IMODE(store.stat().st_mode) == 0o600
@@ -51,15 +34,15 @@ def test_stored_key_goes_only_to_the_0600_key_store(tmp_path: Path) -> None:
     outputs = [result.stdout + result.stderr]
     for args in (["config", "show"], ["config", "show", "--json"], ["providers", "--json"],
                  ["providers"], ["config", "path"]):  # fmt: skip
-        shown = run_cli(*args, home=tmp_path)
+        shown = run_cli(*args, cwd=tmp_path)
         assert shown.returncode == 0, shown.stderr
         outputs.append(shown.stdout + shown.stderr)
-    set_model = run_cli("config", "set", "default-model", "openai/gpt-4o", home=tmp_path)
+    set_model = run_cli("config", "set", "default-model", "openai/gpt-4o", cwd=tmp_path)
     assert set_model.returncode == 0
     outputs.append(set_model.stdout + set_model.stderr)
     assert all(CANARY not in out for out in outputs)
     assert CANARY not in all_files_text(tmp_path, skip=store)
-    assert "openai" in run_cli("config", "show", "--json", home=tmp_path).stdout
+    assert "openai" in run_cli("config", "show", "--json", cwd=tmp_path).stdout
 
 
 def test_key_in_env_never_printed_by_any_command(tmp_path: Path, local_server) -> None:
@@ -74,7 +57,7 @@ def test_key_in_env_never_printed_by_any_command(tmp_path: Path, local_server) -
         ["--debug", "ask", "--model", "openai/fault-401", "hello"],
     ]
     for args in commands:
-        result = run_cli(*args, home=tmp_path, extra=extra)
+        result = run_cli(*args, cwd=tmp_path, env=extra)
         assert CANARY not in result.stdout + result.stderr, args
     assert CANARY not in all_files_text(tmp_path)
 
@@ -84,14 +67,14 @@ def test_key_in_env_never_printed_by_any_command(tmp_path: Path, local_server) -
     ["ollama/llama 3", "vllm/x\x01y", "vllm/", "/x", "a//b", "nope/x", "  "],
 )
 def test_bad_model_names_exit_2_with_one_line(tmp_path: Path, model: str) -> None:
-    result = run_cli("ask", "--model", model, "hello", home=tmp_path)
+    result = run_cli("ask", "--model", model, "hello", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
 
 
 def test_huge_prompt_from_stdin_is_refused_before_sending(tmp_path: Path) -> None:
-    result = run_cli("ask", "--no-stream", "-", home=tmp_path, stdin="word " * 1_000_000)
+    result = run_cli("ask", "--no-stream", "-", cwd=tmp_path, stdin="word " * 1_000_000)
     assert result.returncode == 2
     assert "more than any model accepts" in result.stderr
     assert result.stdout == ""
@@ -107,11 +90,11 @@ def test_huge_prompt_from_stdin_is_refused_before_sending(tmp_path: Path) -> Non
     ],
 )
 def test_bad_settings_write_nothing(tmp_path: Path, args: list[str], fragment: str) -> None:
-    good = run_cli("config", "set", "default-model", "ollama/llama3.2", home=tmp_path)
+    good = run_cli("config", "set", "default-model", "ollama/llama3.2", cwd=tmp_path)
     assert good.returncode == 0
     config_file = tmp_path / "config" / "config.yaml"
     before = config_file.read_bytes()
-    result = run_cli(*args, home=tmp_path)
+    result = run_cli(*args, cwd=tmp_path)
     assert result.returncode == 2
     assert fragment in result.stderr
     assert config_file.read_bytes() == before
@@ -123,7 +106,7 @@ def test_malformed_key_store_is_reported_and_left_alone(tmp_path: Path) -> None:
     store.parent.mkdir(parents=True)
     store.write_text("{not json")
     store.chmod(0o600)
-    result = run_cli("config", "set-key", "groq", home=tmp_path, stdin="gsk-test-123456\n")
+    result = run_cli("config", "set-key", "groq", cwd=tmp_path, stdin="gsk-test-123456\n")
     assert result.returncode == 2
     assert "keys.json" in result.stderr and "gsk-test-123456" not in result.stderr
     assert store.read_text() == "{not json"
@@ -134,7 +117,7 @@ def test_world_readable_key_store_is_refused(tmp_path: Path) -> None:
     store.parent.mkdir(parents=True)
     store.write_text(json.dumps({"openai": CANARY}))
     store.chmod(0o644)
-    result = run_cli("ask", "--model", "openai/gpt-4o", "hi", home=tmp_path)
+    result = run_cli("ask", "--model", "openai/gpt-4o", "hi", cwd=tmp_path)
     assert result.returncode == 2
     assert "chmod 600" in result.stderr
     assert CANARY not in result.stdout + result.stderr
