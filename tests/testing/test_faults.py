@@ -32,6 +32,14 @@ def _openai_stream_text(client: Any, model: str, **kwargs: Any) -> str:
     return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
 
 
+def _gemini_stream(clients: Clients, server: LocalProtocolServer, model: str) -> list[Any]:
+    return list(clients.gemini(server).models.generate_content_stream(model=model, contents="x"))
+
+
+def _ollama_stream(clients: Clients, server: LocalProtocolServer, model: str) -> list[Any]:
+    return list(clients.ollama(server).chat(model=model, messages=[USER], stream=True))
+
+
 # -- status faults --------------------------------------------------------------------------
 
 
@@ -121,15 +129,9 @@ def test_malformed_json_fails_to_parse(local_server: LocalProtocolServer, client
     with pytest.raises(json.JSONDecodeError):
         _openai_stream_text(client, "fault-malformed")
     with pytest.raises(errors.UnknownApiResponseError):
-        list(
-            clients.gemini(local_server).models.generate_content_stream(
-                model="fault-malformed", contents="x"
-            )
-        )
+        _gemini_stream(clients, local_server, "fault-malformed")
     with pytest.raises(json.JSONDecodeError):
-        list(
-            clients.ollama(local_server).chat(model="fault-malformed", messages=[USER], stream=True)
-        )
+        _ollama_stream(clients, local_server, "fault-malformed")
 
 
 def test_truncate_is_a_connection_error(
@@ -151,15 +153,9 @@ def test_truncate_is_a_connection_error(
     with pytest.raises(anthropic.APIConnectionError):
         claude.messages.create(model="fault-truncate", max_tokens=10, messages=[USER])
     with pytest.raises(httpx2.RemoteProtocolError):
-        list(
-            clients.gemini(local_server).models.generate_content_stream(
-                model="fault-truncate", contents="x"
-            )
-        )
+        _gemini_stream(clients, local_server, "fault-truncate")
     with pytest.raises(httpx.RemoteProtocolError):
-        list(
-            clients.ollama(local_server).chat(model="fault-truncate", messages=[USER], stream=True)
-        )
+        _ollama_stream(clients, local_server, "fault-truncate")
 
 
 def test_no_terminator_streams_end_without_marker(
@@ -174,12 +170,9 @@ def test_no_terminator_streams_end_without_marker(
         )
     )
     assert events[-1].type == "message_delta"
-    gemini = clients.gemini(local_server)
-    chunks = list(gemini.models.generate_content_stream(model="fault-no_terminator", contents="x"))
+    chunks = _gemini_stream(clients, local_server, "fault-no_terminator")
     assert all(chunk.candidates[0].finish_reason is None for chunk in chunks)
-    parts = list(
-        clients.ollama(local_server).chat(model="fault-no_terminator", messages=[USER], stream=True)
-    )
+    parts = _ollama_stream(clients, local_server, "fault-no_terminator")
     assert parts and not any(part.done for part in parts)
 
 
@@ -208,12 +201,9 @@ def test_split_utf8_is_reassembled_by_every_sdk(
     claude = clients.anthropic(local_server)
     with claude.messages.stream(model="fault-split_utf8", max_tokens=10, messages=[USER]) as stream:
         assert "".join(stream.text_stream) == expected
-    gemini = clients.gemini(local_server)
-    chunks = gemini.models.generate_content_stream(model="fault-split_utf8", contents="x")
+    chunks = _gemini_stream(clients, local_server, "fault-split_utf8")
     assert "".join(chunk.text or "" for chunk in chunks) == expected
-    parts = clients.ollama(local_server).chat(
-        model="fault-split_utf8", messages=[USER], stream=True
-    )
+    parts = _ollama_stream(clients, local_server, "fault-split_utf8")
     assert "".join(part.message.content for part in parts) == expected
 
 
