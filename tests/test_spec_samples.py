@@ -99,10 +99,15 @@ def test_provider_spec_sample(isolated: Path) -> None:
     assert isinstance(spec, ProviderSpec)
     assert spec.provider_id == "openai"
     assert spec.requires_api_key is True
+    assert spec.default_base_url is None  # the example leaves it out
+    assert spec.names == ("openai", "gpt")
     registered = ProviderRegistry.default().get("gpt")
     assert registered is not None
-    assert spec.api_key_env_vars == registered.api_key_env_vars
-    assert spec.base_url_env_var == registered.base_url_env_var
+    # The example is the registry's own openai entry, field for field.
+    for name in ("provider_id", "display_name", "adapter_type", "aliases", "api_key_env_vars",
+                 "base_url_env_var", "docs_url", "requires_api_key", "connection_type",
+                 "category", "example_models"):  # fmt: skip
+        assert getattr(spec, name) == getattr(registered, name), name
 
 
 def test_registry_sample(isolated: Path) -> None:

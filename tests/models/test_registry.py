@@ -270,29 +270,6 @@ def test_provider_spec_is_frozen() -> None:
     assert spec.provider_id == "openai"
 
 
-def test_spec_openai_example_constructs() -> None:
-    spec = ProviderSpec(
-        provider_id="openai",
-        display_name="OpenAI",
-        adapter_type="openai",
-        aliases=["gpt"],
-        api_key_env_vars=["OPENAI_API_KEY"],
-        base_url_env_var="OPENAI_API_BASE",
-        docs_url="https://platform.openai.com/",
-        requires_api_key=True,
-        connection_type="byok",
-        category="US Labs",
-        example_models=["gpt-5", "gpt-4o", "gpt-4o-mini"],
-    )
-    assert spec.default_base_url is None  # the example leaves it out
-    assert spec.names == ("openai", "gpt")
-    registered = by_id("openai")
-    for name in ("provider_id", "display_name", "adapter_type", "aliases", "api_key_env_vars",
-                 "base_url_env_var", "docs_url", "requires_api_key", "connection_type",
-                 "category", "example_models"):  # fmt: skip
-        assert getattr(spec, name) == getattr(registered, name), name
-
-
 # -- get -----------------------------------------------------------------------------------
 
 
