@@ -13,7 +13,7 @@ from rlm_code.testing.wire import ErrorKind, ErrorSpec, JsonObject
 __all__ = ["LlamaCppFormat", "TgiFormat"]
 
 _STATUS: dict[ErrorKind, ErrorSpec] = {
-    # kind: (status, TGI error_type / llama.cpp type, message)
+    # ``type`` is TGI's ``error_type`` and llama.cpp's ``error.type``
     "bad_request": ErrorSpec(400, "invalid_request_error", "Invalid request"),
     "auth_missing": ErrorSpec(401, "authentication_error", "Invalid API Key"),
     "auth_invalid": ErrorSpec(401, "authentication_error", "Invalid API Key"),
