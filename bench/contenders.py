@@ -98,20 +98,8 @@ def _bare_sync(module_name: str, port: int, stream: bool) -> Op:
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        parts = []
         with client.stream("POST", url, content=json.dumps(payload).encode()) as response:
-            for line in response.iter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    break
-                choices = json.loads(data).get("choices")
-                if choices:
-                    text = choices[0]["delta"].get("content")
-                    if text:
-                        parts.append(text)
-        return "".join(parts)
+            return long_line.openai_sse_text(response.iter_lines())
 
     return stream_call
 
@@ -182,53 +170,44 @@ def stream_openai(port: int) -> Op:
     return call
 
 
-def _litellm() -> Any:
+def _litellm(port: int, path: str) -> tuple[Any, dict[str, Any]]:
+    """litellm, quiet, and the arguments of every litellm call here: the OpenAI protocol
+    against the bench server under `path`."""
     _need("litellm", "litellm is not installed in the bench venv (its install failed)")
     import litellm
 
     litellm.telemetry = False
     litellm.suppress_debug_info = True
-    return litellm
+    args = {
+        "model": "bench",
+        "custom_llm_provider": "openai",
+        "api_base": _base(port) + path,
+        "api_key": OPENAI_KEY,
+        "messages": MESSAGES,
+    }
+    return litellm, args
 
 
 def seq_litellm(port: int) -> Op:
-    litellm = _litellm()
-    base = _base(port) + "/v1"
+    litellm, args = _litellm(port, "/v1")
 
     def call() -> str:
-        reply = litellm.completion(
-            model="bench",
-            custom_llm_provider="openai",
-            api_base=base,
-            api_key=OPENAI_KEY,
-            messages=MESSAGES,
-        )
+        reply = litellm.completion(**args)
         return str(reply.choices[0].message.content)
 
     return call
 
 
 def stream_litellm(port: int) -> Op:
-    litellm = _litellm()
-    base = _base(port) + "/stream/v1"
+    litellm, args = _litellm(port, "/stream/v1")
 
     def call() -> str:
         chunks = litellm.completion(
-            model="bench",
-            custom_llm_provider="openai",
-            api_base=base,
-            api_key=OPENAI_KEY,
-            messages=MESSAGES,
+            **args,
             stream=True,
             stream_options={"include_usage": True},
         )
-        parts = []
-        for chunk in chunks:
-            if chunk.choices:
-                text = chunk.choices[0].delta.content
-                if text:
-                    parts.append(text)
-        return "".join(parts)
+        return _openai_stream_text(chunks)
 
     return call
 
@@ -344,20 +323,13 @@ def async_openai(port: int) -> Any:
 
 
 def async_litellm(port: int) -> Any:
-    litellm = _litellm()
-    base = _base(port) + "/v1"
+    litellm, args = _litellm(port, "/v1")
 
     async def setup() -> None:
         return None
 
     async def call() -> str:
-        reply = await litellm.acompletion(
-            model="bench",
-            custom_llm_provider="openai",
-            api_base=base,
-            api_key=OPENAI_KEY,
-            messages=MESSAGES,
-        )
+        reply = await litellm.acompletion(**args)
         return str(reply.choices[0].message.content)
 
     async def teardown() -> None:

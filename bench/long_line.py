@@ -14,7 +14,7 @@ Each operation checks its own answer (length of the text, or the typed refusal) 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import fixtures
@@ -72,6 +72,25 @@ def openai(case: str, port: int) -> Op:
     return call
 
 
+def openai_sse_text(lines: Iterable[str]) -> str:
+    """The reply text of an OpenAI chat stream read as a bare HTTP client would: `data:` lines
+    up to `[DONE]`, the `delta.content` of each chunk. The baseline of the bare-client cases
+    here and in `contenders.py`: one loop, so every bare contender does the same work."""
+    parts = []
+    for line in lines:
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            break
+        choices = json.loads(data).get("choices")
+        if choices:
+            text = choices[0]["delta"].get("content")
+            if text:
+                parts.append(text)
+    return "".join(parts)
+
+
 def httpx2(case: str, port: int) -> Op:
     import httpx2 as module
 
@@ -80,18 +99,9 @@ def httpx2(case: str, port: int) -> Op:
     body = json.dumps({"model": "bench", "messages": MESSAGES, "stream": True}).encode()
 
     def call() -> None:
-        parts = []
         with client.stream("POST", url, content=body) as response:
-            for line in response.iter_lines():
-                if not line.startswith("data:"):
-                    continue
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    break
-                choices = json.loads(data).get("choices")
-                if choices:
-                    parts.append(choices[0]["delta"].get("content") or "")
-        _expect_length("".join(parts), case, "httpx2")
+            text = openai_sse_text(response.iter_lines())
+        _expect_length(text, case, "httpx2")
 
     return call
 
