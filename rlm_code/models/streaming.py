@@ -94,6 +94,13 @@ class _StreamBase(Generic[E]):
     def received_anything(self) -> bool:
         return self._acc.events > 0
 
+    def _finished_once(self) -> Finished | None:
+        """After the end: `Finished` once for a complete reply, then None (stop iterating)."""
+        if self._finished_sent or self._final is None or not self._final.complete:
+            return None
+        self._finished_sent = True
+        return Finished(self._final)
+
     def _settle(self, error: ModelError | None) -> None:
         if self._final is not None:
             return
@@ -110,10 +117,9 @@ class ResponseStream(_StreamBase[Iterator[AdapterEvent]]):
 
     def __next__(self) -> StreamEvent:
         if self._final is not None:
-            if not self._finished_sent and self._final.complete:
-                self._finished_sent = True
-                return Finished(self._final)
-            raise StopIteration
+            if (finished := self._finished_once()) is None:
+                raise StopIteration
+            return finished
         add = self._acc.add
         try:
             for event in self._events:
@@ -172,10 +178,9 @@ class AsyncResponseStream(_StreamBase[AsyncIterator[AdapterEvent]]):
 
     async def __anext__(self) -> StreamEvent:
         if self._final is not None:
-            if not self._finished_sent and self._final.complete:
-                self._finished_sent = True
-                return Finished(self._final)
-            raise StopAsyncIteration
+            if (finished := self._finished_once()) is None:
+                raise StopAsyncIteration
+            return finished
         add = self._acc.add
         try:
             async for event in self._events:
