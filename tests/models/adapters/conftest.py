@@ -186,3 +186,23 @@ def chat_requests(target: Target, server: LocalProtocolServer) -> list[RecordedR
 def model_key(connector: LLMConnector) -> str:
     status = connector.get_connection_status()
     return str(status["model_id"])
+
+
+def assert_one_call_of_unknown_usage(connector: LLMConnector, before: dict[str, Any]) -> None:
+    """Since `before`: one call, no tokens charged, its usage counted as unknown."""
+    delta = LLMConnector.usage_delta(before, connector.usage_snapshot())
+    assert delta == {
+        "total_calls": 1,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "unknown_usage_calls": 1,
+    }
+
+
+def cut_at(body: bytes, cuts: list[int]) -> list[bytes]:
+    """`body` cut into chunks at the sorted offsets `cuts` (empty chunks included)."""
+    chunks, start = [], 0
+    for cut in [*cuts, len(body)]:
+        chunks.append(body[start:cut])
+        start = cut
+    return chunks

@@ -21,6 +21,8 @@ from rlm_code.models.adapters._lines import (
 from rlm_code.models.adapters.openai_compatible import ChatStreamParser
 from rlm_code.models.types import StreamEnd, TextDelta
 
+from .conftest import cut_at
+
 
 def events(body: bytes, step: int | None = None) -> list[SSEEvent]:
     chunks = [body] if step is None else [body[i : i + step] for i in range(0, len(body), step)]
@@ -72,10 +74,7 @@ def test_openai_stream_with_cr_only_line_endings_and_multi_line_data():
 def test_sse_events_do_not_depend_on_chunk_borders(pieces, data):
     body = b"".join(pieces)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(body)), max_size=6)))
-    chunks, start = [], 0
-    for cut in [*cuts, len(body)]:
-        chunks.append(body[start:cut])
-        start = cut
+    chunks = cut_at(body, cuts)
     assert list(iter_sse(chunks)) == list(iter_sse([body]))
 
 

@@ -24,6 +24,8 @@ from rlm_code.models.types import (
     UsageReport,
 )
 
+from .conftest import cut_at
+
 BAD_COUNTS = [None, "12", 1.5, -1, True, [3], {"n": 1}]
 
 
@@ -142,10 +144,7 @@ def test_openai_stream_events():
 def test_line_splitting_does_not_depend_on_chunk_borders(pieces, data):
     whole = b"".join(pieces)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(whole)), max_size=8)))
-    chunks, start = [], 0
-    for cut in [*cuts, len(whole)]:
-        chunks.append(whole[start:cut])
-        start = cut
+    chunks = cut_at(whole, cuts)
     *terminated, tail = whole.split(b"\n")
     expected = [ln[:-1] if ln.endswith(b"\r") else ln for ln in terminated]
     if tail:  # an unterminated last fragment is passed on as it came
