@@ -28,6 +28,7 @@ from rlm_code.models.providers.registry import ProviderSpec
 from rlm_code.models.types import (
     AdapterEvent,
     ChatRequest,
+    GenerationParams,
     Response,
     Usage,
     normalize_finish_reason,
@@ -155,6 +156,22 @@ def openai_messages(request: ChatRequest) -> list[dict[str, str]]:
     if request.system:
         messages.insert(0, {"role": "system", "content": request.system})
     return messages
+
+
+def add_sampling(
+    into: dict[str, Any], params: GenerationParams, max_tokens: str, stop: str
+) -> dict[str, Any]:
+    """Put the caller's sampling settings into `into` under one API's names (the unset ones
+    left out) and return it: every API takes `temperature`, but names the output cap
+    (`max_tokens`, `max_completion_tokens`, `num_predict`, `max_output_tokens`) and the stop
+    list (`stop`, `stop_sequences`) its own way. Filled in place: no dict copy per call."""
+    if params.temperature is not None:
+        into["temperature"] = params.temperature
+    if params.max_tokens is not None:
+        into[max_tokens] = params.max_tokens
+    if params.stop:
+        into[stop] = list(params.stop)
+    return into
 
 
 def as_count(value: object) -> int | None:

@@ -60,7 +60,7 @@ from rlm_code.models.adapters._sdk import (
     scoped,
 )
 from rlm_code.models.adapters._transport import DRAIN_SECONDS, call_deadline, default_ssl_context
-from rlm_code.models.adapters.base import Adapter, Endpoint, as_count, require_sdk
+from rlm_code.models.adapters.base import Adapter, Endpoint, add_sampling, as_count, require_sdk
 from rlm_code.models.adapters.errors import (
     Deadline,
     unterminated,
@@ -210,15 +210,9 @@ class GeminiAdapter(Adapter):
         the SDK converts every config field by field (~0.25 ms a call), so a plain prompt
         sends none, exactly like a bare SDK call."""
         p = request.params
-        config: dict[str, Any] = {}
+        config = add_sampling({}, p, "max_output_tokens", "stop_sequences")
         if request.system:
             config["system_instruction"] = request.system
-        if p.max_tokens is not None:
-            config["max_output_tokens"] = p.max_tokens
-        if p.temperature is not None:
-            config["temperature"] = p.temperature
-        if p.stop:
-            config["stop_sequences"] = list(p.stop)
         if blocking and p.timeout is not None:
             config["http_options"] = {"timeout": max(1, int(p.timeout * 1000))}
         if not config:

@@ -18,7 +18,7 @@ from typing import Any
 
 from rlm_code.core.exceptions import ModelNotFoundError, ProviderError, ResponseFormatError
 from rlm_code.models.adapters._lines import LineSplitter, loads
-from rlm_code.models.adapters.base import as_count, openai_messages
+from rlm_code.models.adapters.base import add_sampling, as_count, openai_messages
 from rlm_code.models.adapters.errors import error_detail, safe_url
 from rlm_code.models.adapters.http_adapter import HTTPAdapter
 from rlm_code.models.types import (
@@ -39,14 +39,7 @@ def chat_payload(request: ChatRequest, stream: bool) -> dict[str, Any]:
         "messages": openai_messages(request),
         "stream": stream,
     }
-    p = request.params
-    options: dict[str, Any] = {}
-    if p.temperature is not None:
-        options["temperature"] = p.temperature
-    if p.max_tokens is not None:
-        options["num_predict"] = p.max_tokens
-    if p.stop:
-        options["stop"] = list(p.stop)
+    options = add_sampling({}, request.params, "num_predict", "stop")
     if options:
         payload["options"] = options
     return payload

@@ -29,7 +29,7 @@ from rlm_code.core.exceptions import (
     ResponseFormatError,
 )
 from rlm_code.models.adapters._lines import SSEDecoder, SSEEvent, loads
-from rlm_code.models.adapters.base import as_count, openai_messages
+from rlm_code.models.adapters.base import add_sampling, as_count, openai_messages
 from rlm_code.models.adapters.errors import error_detail
 from rlm_code.models.adapters.http_adapter import HTTPAdapter
 from rlm_code.models.types import (
@@ -54,14 +54,7 @@ def chat_payload(request: ChatRequest, stream: bool) -> dict[str, Any]:
     }
     if stream:
         payload["stream_options"] = {"include_usage": True}
-    p = request.params
-    if p.temperature is not None:
-        payload["temperature"] = p.temperature
-    if p.max_tokens is not None:
-        payload["max_tokens"] = p.max_tokens
-    if p.stop:
-        payload["stop"] = list(p.stop)
-    return payload
+    return add_sampling(payload, request.params, "max_tokens", "stop")
 
 
 def _shape_error(provider: str, what: str) -> ResponseFormatError:

@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 from rlm_code.models.adapters._stainless import StainlessAdapter
-from rlm_code.models.adapters.base import openai_messages
+from rlm_code.models.adapters.base import add_sampling, openai_messages
 from rlm_code.models.adapters.openai_compatible import ChatEvents, parse_completion
 from rlm_code.models.types import ChatRequest, Usage
 
@@ -46,14 +46,8 @@ class OpenAIAdapter(StainlessAdapter):
     key_env = "OPENAI_API_KEY"
 
     def _arguments(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
-        p = request.params
         args: dict[str, Any] = {"model": request.model, "messages": openai_messages(request)}
-        if p.max_tokens is not None:
-            args["max_completion_tokens"] = p.max_tokens
-        if p.temperature is not None:
-            args["temperature"] = p.temperature
-        if p.stop:
-            args["stop"] = list(p.stop)
+        add_sampling(args, request.params, "max_completion_tokens", "stop")
         if stream:
             args["stream"] = True
             args["stream_options"] = {"include_usage": True}
