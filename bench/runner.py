@@ -352,86 +352,37 @@ class Runner:
         """
         ours_py = str(ours_venv / "bin" / "python")
         old_py = str(old_venv / "bin" / "python")
-        commands: list[tuple[str, str, list[str], bytes | None, int, str | None]] = [
-            ("pass", "`python -c pass` (baseline)", [ours_py, "-c", "pass"], None, runs, None),
-            (
-                "help",
-                "`rlm-code --help`",
-                [str(ours_venv / "bin" / "rlm-code"), "--help"],
-                None,
-                runs,
-                None,
-            ),
-        ]
-        if (REPO / "rlm_code" / "cli" / "shell" / "loop.py").exists():
-            commands.append(
-                (
-                    "shell",
-                    "interactive shell: `rlm-code` with `/exit` on stdin",
-                    [str(ours_venv / "bin" / "rlm-code")],
-                    b"/exit\n",
-                    runs,
-                    None,
-                )
-            )
-        else:
-            commands.append(
-                (
-                    "shell",
-                    "interactive shell",
-                    [],
-                    None,
-                    0,
-                    "rlm_code/cli/shell.py is not written yet",
-                )
-            )
-        commands.append(
-            (
-                "httpx",
-                "`python -c 'import httpx'`",
-                [ours_py, "-c", "import httpx"],
-                None,
-                runs,
-                None,
-            )
-        )
-        litellm_skip = None if self.litellm_ok else "litellm did not install"
-        commands.append(
-            (
-                "litellm",
-                "`python -c 'import litellm'`",
-                [ours_py, "-c", "import litellm"],
-                None,
-                slow_runs,
-                litellm_skip,
-            )
-        )
+        ours_cli = str(ours_venv / "bin" / "rlm-code")
         old_skip = None if self.old_ok else "rlm-code 0.1.13 did not install"
-        commands.append(
-            (
-                "old_import",
-                "rlm-code 0.1.13: `import rlm_code.models.llm_connector`",
-                [old_py, "-c", "import rlm_code.models.llm_connector"],
-                None,
-                runs,
-                old_skip,
-            )
-        )
-        commands.append(
-            (
-                "old_help",
-                "rlm-code 0.1.13: `rlm-code --help`",
-                [str(old_venv / "bin" / "rlm-code"), "--help"],
-                None,
-                runs,
-                old_skip,
-            )
-        )
+        Command = tuple[str, str, list[str], bytes | None, int, str | None]
+
+        def command(key: str, label: str, argv: list[str], stdin: bytes | None = None,
+                    count: int = runs, skip: str | None = None) -> Command:  # fmt: skip
+            return (key, label, argv, stdin, count, skip)
+
+        if (REPO / "rlm_code" / "cli" / "shell" / "loop.py").exists():
+            shell = command("shell", "interactive shell: `rlm-code` with `/exit` on stdin",
+                            [ours_cli], b"/exit\n")  # fmt: skip
+        else:
+            shell = command("shell", "interactive shell", [], count=0,
+                            skip="rlm_code/cli/shell.py is not written yet")  # fmt: skip
+        commands = [
+            command("pass", "`python -c pass` (baseline)", [ours_py, "-c", "pass"]),
+            command("help", "`rlm-code --help`", [ours_cli, "--help"]),
+            shell,
+            command("httpx", "`python -c 'import httpx'`", [ours_py, "-c", "import httpx"]),
+            command("litellm", "`python -c 'import litellm'`", [ours_py, "-c", "import litellm"],
+                    count=slow_runs, skip=None if self.litellm_ok else "litellm did not install"),
+            command("old_import", "rlm-code 0.1.13: `import rlm_code.models.llm_connector`",
+                    [old_py, "-c", "import rlm_code.models.llm_connector"], skip=old_skip),
+            command("old_help", "rlm-code 0.1.13: `rlm-code --help`",
+                    [str(old_venv / "bin" / "rlm-code"), "--help"], skip=old_skip),
+        ]  # fmt: skip
         for key, label, argv in reversed(startup.user_commands(ours_py, self.port)):
             problem = startup.check_reply(argv, self.env, self.cwd)
-            commands.insert(2, (key, label, argv, None, runs, problem))
+            commands.insert(2, command(key, label, argv, skip=problem))
         if keys is not None:
-            commands = [command for command in commands if command[0] in keys]
+            commands = [entry for entry in commands if entry[0] in keys]
         print(f"[bench] cold start: {len(commands)} commands x {runs} runs", flush=True)
         results: dict[str, dict[str, Any]] = {}
         active = []
