@@ -538,6 +538,13 @@ def row(*cells: object) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
+def section_head(title: str, text: str, headers: tuple[str, ...], align: str) -> list[str]:
+    """The start of one results section: heading, what it measures, table header; `align` has
+    one letter per column, `l` or `r` (numbers, right-aligned)."""
+    rule = row(*("---:" if a == "r" else "---" for a in align))
+    return [f"### {title}", "", text, "", row(*headers), rule]
+
+
 def why_not(*slots: dict[str, Any]) -> str:
     for slot in slots:
         for key in ("skip", "error"):
@@ -617,14 +624,13 @@ def render_targets(
 
 
 def render_case(case: Case) -> list[str]:
-    out = [f"### {case.title}", ""]
-    out.append(
+    out = section_head(
+        case.title,
         f"One operation = one {case.unit}; {case.n:,} per process unless noted "
-        "(column ops/process); median over rounds."
+        "(column ops/process); median over rounds.",
+        ("contender", "median per op", "x baseline", "runs (min - max)", "ops/process"),
+        "lrrrr",
     )
-    out.append("")
-    out.append(row("contender", "median per op", "x baseline", "runs (min - max)", "ops/process"))
-    out.append(row("---", "---:", "---:", "---:", "---:"))
     for c in case.contenders:
         slot = case.results.get(c.name, {})
         if "median_us" in slot:
@@ -639,17 +645,14 @@ def render_case(case: Case) -> list[str]:
 
 
 def render_cold(cold: dict[str, dict[str, Any]]) -> list[str]:
-    out = ["### 5. Cold start (whole processes)", ""]
-    out.append(
+    out = section_head(
+        "5. Cold start (whole processes)",
         "Wall time from spawn to exit, median over interleaved runs (2 warm-up runs each). "
         "The two user start-up rows are `python -c` scripts (`bench/startup.py`) that print the "
-        "reply of one request to nginx; ours also makes the connect-time `/v1/models` check."
+        "reply of one request to nginx; ours also makes the connect-time `/v1/models` check.",
+        ("command", "median", "x `python -c pass`", "x bare `httpx2` script", "runs (min - max)"),
+        "lrrrr",
     )
-    out.append("")
-    out.append(
-        row("command", "median", "x `python -c pass`", "x bare `httpx2` script", "runs (min - max)")
-    )
-    out.append(row("---", "---:", "---:", "---:", "---:"))
     for key, slot in cold.items():
         if "median_ms" in slot:
             runs = slot["runs"]
@@ -668,14 +671,13 @@ def render_cold(cold: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def render_discover(discover: dict[str, dict[str, Any]]) -> list[str]:
-    out = ["### 6. Local discovery with every probe port silent", ""]
-    out.append(
+    out = section_head(
+        "6. Local discovery with every probe port silent",
         "Each local provider's base-URL env var points at its own loopback port that accepts "
-        "connections and never answers; `LLMConnector().discover_local_providers(timeout=0.5)`."
+        "connections and never answers; `LLMConnector().discover_local_providers(timeout=0.5)`.",
+        ("implementation", "ports", "first call (cold)", "median warm call", "results"),
+        "lrrrl",
     )
-    out.append("")
-    out.append(row("implementation", "ports", "first call (cold)", "median warm call", "results"))
-    out.append(row("---", "---:", "---:", "---:", "---"))
     old_label = "rlm-code 0.1.13 (hard-coded URLs probed one by one, moved to silent ports)"
     for name, label in (("ours", "ours"), ("rlm013", old_label)):
         slot = discover.get(name, {})
@@ -690,15 +692,12 @@ def render_discover(discover: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def render_memory(memory: dict[str, dict[str, Any]]) -> list[str]:
-    out = ["### 7. Memory over sequential calls", ""]
-    out.append("One process per contender; RSS read from `/proc/self/status` (VmRSS, VmHWM).")
-    out.append("")
-    out.append(
-        row(
-            "contender", "RSS after call 1", "RSS at 10%", "RSS at end", "growth 10% -> end", "peak"
-        )
+    out = section_head(
+        "7. Memory over sequential calls",
+        "One process per contender; RSS read from `/proc/self/status` (VmRSS, VmHWM).",
+        ("contender", "RSS after call 1", "RSS at 10%", "RSS at end", "growth 10% -> end", "peak"),
+        "lrrrrr",
     )
-    out.append(row("---", "---:", "---:", "---:", "---:", "---:"))
     labels = {
         "httpx": "bare `httpx.Client`",
         "httpx2": "bare `httpx2.Client`",
