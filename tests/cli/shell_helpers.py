@@ -112,6 +112,11 @@ class Session:
         assert status is not None, f"killed by signal {self.child.signalstatus}"
         return int(status)
 
+    def exit(self, timeout: float = WAIT_S) -> int:
+        """Leave with `/exit`; returns the exit status."""
+        self.child.sendline("/exit")
+        return self.finish(timeout)
+
     def close(self) -> None:
         if self.child.isalive():
             self.child.terminate(force=True)

@@ -6,7 +6,6 @@ file. Keys are fake (`xai-test-...`, `sk-test-...`); the only server is a loopba
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -113,14 +112,6 @@ def test_scrub_url_keeps_what_is_not_a_credential() -> None:
 # -- through a real shell -----------------------------------------------------------------------
 
 
-@pytest.fixture
-def sessions() -> Iterator[list[Session]]:
-    started: list[Session] = []
-    yield started
-    for session in started:
-        session.close()
-
-
 def test_history_file_keeps_no_key(
     sessions: list[Session], tmp_path: Path, fresh_server: LocalProtocolServer
 ) -> None:
@@ -139,8 +130,7 @@ def test_history_file_keeps_no_key(
     for line in lines:
         session.child.sendline(line)
         session.expect(r"(vllm|openai-compatible)/test-model> ")
-    session.child.sendline("/exit")
-    assert session.finish() == 0
+    assert session.exit() == 0
     history = session.history_file.read_text()
     for secret in (XAI_KEY, PLAIN_KEY, PASSWORD):
         assert secret not in history, history

@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +52,6 @@ LONG_PROMPT = " ".join(f"word{i}" for i in range(40))  # ~41 chunks: ~8 s at 200
 VLLM = "vllm/test-model"
 
 
-@pytest.fixture
-def sessions() -> Iterator[list[Session]]:
-    """Shells started by a test; any still running at the end is killed."""
-    started: list[Session] = []
-    yield started
-    for session in started:
-        session.close()
-
-
 def start(
     sessions: list[Session], tmp_path: Path, *args: str, **env: str
 ) -> tuple[Session, dict[str, str]]:
@@ -85,6 +75,12 @@ def on_vllm(
     return session
 
 
+@pytest.fixture
+def shell(sessions: list[Session], tmp_path: Path, local_server: LocalProtocolServer) -> Session:
+    """A shell connected to `vllm/test-model` on the session's local server."""
+    return on_vllm(sessions, tmp_path, local_server)
+
+
 def chat_requests(server: LocalProtocolServer) -> list[Any]:
     return [r.json for r in server.requests if r.path == "/v1/chat/completions"]
 
@@ -100,8 +96,7 @@ def test_fresh_machine_uses_the_builtin_server_with_the_note(
     assert "no provider configured; using the built-in local server" in banner
     reply = session.run("hello there", FRESH_LABEL)
     assert "Echo: hello there" in reply
-    session.child.sendline("/exit")
-    assert session.finish() == 0
+    assert session.exit() == 0
 
 
 def test_ctrl_d_exits_0_and_ctrl_c_at_the_prompt_drops_the_line(
@@ -164,52 +159,40 @@ def test_connect_with_the_picker_arrow_keys_and_numbers(
     assert chat_requests(fresh_server)[-1]["model"] == "test-model"
 
 
-def test_picker_can_be_cancelled_with_esc(
-    sessions: list[Session], tmp_path: Path, local_server: LocalProtocolServer
-) -> None:
-    session = on_vllm(sessions, tmp_path, local_server)
-    session.child.sendline("/connect")
-    session.wait_menu()
-    session.send("\x1b")
-    out = session.prompt(VLLM)
+def test_picker_can_be_cancelled_with_esc(shell: Session) -> None:
+    shell.child.sendline("/connect")
+    shell.wait_menu()
+    shell.send("\x1b")
+    out = shell.prompt(VLLM)
     assert "choose a mode: cancelled" in out
     assert "connected to" not in out
 
 
-def test_picker_acp_mode_explains_and_does_not_connect(
-    sessions: list[Session], tmp_path: Path, local_server: LocalProtocolServer
-) -> None:
-    session = on_vllm(sessions, tmp_path, local_server)
-    session.child.sendline("/connect")
-    session.wait_menu()
-    session.send("3" + ENTER)
-    session.expect_exact("choose a mode: ACP")
-    session.expect_exact("launches them with their own CLI")
-    session.wait_menu()  # the agent table (installed or not)
-    session.send("1" + ENTER)
-    out = session.prompt(VLLM)
+def test_picker_acp_mode_explains_and_does_not_connect(shell: Session) -> None:
+    shell.child.sendline("/connect")
+    shell.wait_menu()
+    shell.send("3" + ENTER)
+    shell.expect_exact("choose a mode: ACP")
+    shell.expect_exact("launches them with their own CLI")
+    shell.wait_menu()  # the agent table (installed or not)
+    shell.send("1" + ENTER)
+    out = shell.prompt(VLLM)
     assert "installed" in out
     assert "connected to" not in out
-    assert "vllm/test-model" in session.run("/status", VLLM)  # connection unchanged
+    assert "vllm/test-model" in shell.run("/status", VLLM)  # connection unchanged
 
 
-def test_bad_provider_is_one_error_line(
-    sessions: list[Session], tmp_path: Path, local_server: LocalProtocolServer
-) -> None:
-    session = on_vllm(sessions, tmp_path, local_server)
-    out = session.run("/connect nope x", VLLM)
+def test_bad_provider_is_one_error_line(shell: Session) -> None:
+    out = shell.run("/connect nope x", VLLM)
     errors = error_lines(out)
     assert len(errors) == 1, out
     assert errors[0].startswith("error: unknown provider 'nope'")
     assert "Traceback" not in out
-    assert "provider    vLLM" in session.run("/status", VLLM)  # still alive, still connected
+    assert "provider    vLLM" in shell.run("/status", VLLM)  # still alive, still connected
 
 
-def test_missing_key_names_the_env_var(
-    sessions: list[Session], tmp_path: Path, local_server: LocalProtocolServer
-) -> None:
-    session = on_vllm(sessions, tmp_path, local_server)
-    out = session.run("/connect anthropic claude-x", VLLM)
+def test_missing_key_names_the_env_var(shell: Session) -> None:
+    out = shell.run("/connect anthropic claude-x", VLLM)
     errors = error_lines(out)
     assert len(errors) == 1, out
     assert "ANTHROPIC_API_KEY" in errors[0]
@@ -225,8 +208,7 @@ def test_key_given_to_connect_is_never_shown_nor_saved(
     out = session.run(line, "openai-compatible/test-model")
     assert "connected to openai-compatible/test-model" in out
     assert "Echo: ok" in session.run("ok", "openai-compatible/test-model")
-    session.child.sendline("/exit")
-    assert session.finish() == 0
+    assert session.exit() == 0
     # The server got the key, so it was used ...
     chats = [r for r in fresh_server.requests if r.path == "/v1/chat/completions"]
     assert chats[-1].headers["authorization"] == f"Bearer {FAKE_KEY}"
@@ -369,49 +351,41 @@ def test_server_dying_mid_stream_is_one_error_line(sessions: list[Session], tmp_
     assert "vllm" in errors[0]
     status = session.run("/status", "vllm/fault-drip")  # the shell goes on
     assert "conversation: 0 exchanges" in status  # a failed turn is not kept
-    session.child.sendline("/exit")
-    assert session.finish() == 0
+    assert session.exit() == 0
 
 
 # -- commands, completion, history -----------------------------------------------------------------
 
 
-def test_listing_commands_run(
-    sessions: list[Session], tmp_path: Path, local_server: LocalProtocolServer
-) -> None:
-    session = on_vllm(sessions, tmp_path, local_server)
-    assert "/connect" in session.run("/help", VLLM)
-    providers = session.run("/providers", VLLM)
+def test_listing_commands_run(shell: Session) -> None:
+    assert "/connect" in shell.run("/help", VLLM)
+    providers = shell.run("/providers", VLLM)
     assert "anthropic" in providers
     assert "no: set ANTHROPIC_API_KEY" in providers
-    assert "test-model  (connected)" in session.run("/models", VLLM)
-    assert "claude-opus-4-6" in session.run("/models claude", VLLM)
-    assert "vllm" in session.run("/models local", VLLM)
-    assert "anthropic" in session.run("/models cloud", VLLM)
-    assert "ACP" in session.run("/discover", VLLM, timeout=20.0)
-    out = session.run("/modles", VLLM)
+    assert "test-model  (connected)" in shell.run("/models", VLLM)
+    assert "claude-opus-4-6" in shell.run("/models claude", VLLM)
+    assert "vllm" in shell.run("/models local", VLLM)
+    assert "anthropic" in shell.run("/models cloud", VLLM)
+    assert "ACP" in shell.run("/discover", VLLM, timeout=20.0)
+    out = shell.run("/modles", VLLM)
     assert error_lines(out) == [
         "error: unknown command /modles; did you mean /models? /help lists the commands"
     ]
-    assert "disconnected from vllm/test-model" in session.run("/disconnect", "not connected")
-    out = session.run("hello?", "not connected")
+    assert "disconnected from vllm/test-model" in shell.run("/disconnect", "not connected")
+    out = shell.run("hello?", "not connected")
     assert error_lines(out)[0].startswith("error: not connected")
 
 
-def test_tab_completes_commands_and_providers(
-    sessions: list[Session], tmp_path: Path, local_server: LocalProtocolServer
-) -> None:
-    session = on_vllm(sessions, tmp_path, local_server)
+def test_tab_completes_commands_and_providers(shell: Session) -> None:
     # readline writes only the characters it adds, so check what the completed line does.
-    session.send("/usa\t" + ENTER)
-    assert "no calls yet" in session.prompt(VLLM)
-    session.send("/models anthr\t" + ENTER)
-    assert "claude-opus-4-6" in session.prompt(VLLM)
-    session.send("/connect vll\t Qwen/Qwen2.5-Coder-7\t" + ENTER)
+    shell.send("/usa\t" + ENTER)
+    assert "no calls yet" in shell.prompt(VLLM)
+    shell.send("/models anthr\t" + ENTER)
+    assert "claude-opus-4-6" in shell.prompt(VLLM)
+    shell.send("/connect vll\t Qwen/Qwen2.5-Coder-7\t" + ENTER)
     qwen = "vllm/Qwen/Qwen2.5-Coder-7B-Instruct"
-    assert f"connected to {qwen}" in session.prompt(qwen)
-    session.child.sendline("/exit")
-    assert session.finish() == 0
+    assert f"connected to {qwen}" in shell.prompt(qwen)
+    assert shell.exit() == 0
 
 
 def test_history_is_kept_across_sessions(
@@ -420,8 +394,7 @@ def test_history_is_kept_across_sessions(
     first = on_vllm(sessions, tmp_path, fresh_server)
     first.run("remember me", VLLM)
     first.run(" not me", VLLM)  # a leading space keeps a line out of the history
-    first.child.sendline("/exit")
-    assert first.finish() == 0
+    assert first.exit() == 0
     lines = first.history_file.read_text().splitlines()
     assert lines == ["remember me", "/exit"]
     assert oct(first.history_file.stat().st_mode & 0o777) == "0o600"
