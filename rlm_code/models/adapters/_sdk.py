@@ -28,16 +28,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from rlm_code.core.config import TimeoutSettings
 from rlm_code.core.exceptions import ModelError
 from rlm_code.models.adapters._lines import MAX_REPLY_BYTES, too_large
-from rlm_code.models.adapters._transport import DRAIN_BYTES, DRAIN_SECONDS, default_ssl_context
+from rlm_code.models.adapters._transport import (
+    DRAIN_BYTES,
+    DRAIN_SECONDS,
+    default_ssl_context,
+    interrupt,
+)
 from rlm_code.models.adapters._watchdog import WATCHDOG
 from rlm_code.models.adapters.errors import Boundary, Deadline
 
@@ -77,25 +81,6 @@ class ErrorMapper:
 
 
 # -- the whole-call deadline ----------------------------------------------------------------
-
-
-def interrupt(response: Any, deadline: Deadline | None = None) -> Callable[[], None]:
-    """What the watchdog does at a deadline: wake a read blocked on `response`'s socket.
-
-    Shutting the socket down wakes a blocked `recv` (closing it from another thread does
-    not); the read then fails, and the boundary reports the deadline."""
-    stream = response.extensions.get("network_stream")
-    sock = stream.get_extra_info("socket") if stream is not None else None
-
-    def fire() -> None:
-        if deadline is not None:
-            deadline.fired = True
-        if isinstance(sock, socket.socket):
-            sock.shutdown(socket.SHUT_RDWR)
-        else:
-            response.close()
-
-    return fire
 
 
 def finish(response: Any, chunks: Iterator[bytes]) -> None:

@@ -127,13 +127,18 @@ def call_deadline(provider: str, timeout: float | None) -> Deadline:
     return Deadline(timeout)
 
 
-def _shutdown_action(response: Any, deadline: Deadline) -> Callable[[], None]:
-    """What the watchdog does at the deadline: mark it passed and wake the blocked read."""
+def interrupt(response: Any, deadline: Deadline | None = None) -> Callable[[], None]:
+    """What the watchdog does at a deadline: mark `deadline` passed (so the failed read is
+    reported as that call's timeout) and wake a read blocked on `response`'s socket.
+
+    Shutting the socket down wakes a blocked `recv` (closing it from another thread does
+    not); the read then fails. Shared by this transport and the SDK routes (`_sdk`)."""
     stream = response.extensions.get("network_stream")
     sock = stream.get_extra_info("socket") if stream is not None else None
 
     def fire() -> None:
-        deadline.fired = True
+        if deadline is not None:
+            deadline.fired = True
         if isinstance(sock, socket.socket):
             sock.shutdown(socket.SHUT_RDWR)
         else:
@@ -153,7 +158,7 @@ class SyncBody:
         self._deadline = deadline
         self._watch: list[Any] | None = None
         if deadline.at is not None:
-            self._watch = WATCHDOG.arm(deadline.at, _shutdown_action(response, deadline))
+            self._watch = WATCHDOG.arm(deadline.at, interrupt(response, deadline))
         self._iter = response.iter_bytes()
         self.size = 0
 
@@ -188,7 +193,7 @@ class SyncBody:
     def finish(self) -> None:
         """Bounded drain: keep the connection only if the body ends right away."""
         self._cancel()
-        fire = _shutdown_action(self.response, Deadline(DRAIN_SECONDS))
+        fire = interrupt(self.response)
         watch = WATCHDOG.arm(time.monotonic() + DRAIN_SECONDS, fire)
         read = 0
         try:
