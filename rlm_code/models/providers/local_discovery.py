@@ -252,16 +252,23 @@ def _unique(names: list[str]) -> list[str]:
     return list(dict.fromkeys(name for name in names if name))
 
 
-def _openai_models(answer: Answer) -> tuple[list[str], set[str]] | None:
-    """Model ids and ``owned_by`` values of a ``/v1/models`` answer, or None if it is not one."""
+def _listing(answer: Answer, key: str) -> list[Any] | None:
+    """The list under `key` of a 200 answer's JSON object, or None if it is not one."""
     if answer.status != 200:
         return None
     doc = answer.json()
-    if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
+    items = doc.get(key) if isinstance(doc, dict) else None
+    return items if isinstance(items, list) else None
+
+
+def _openai_models(answer: Answer) -> tuple[list[str], set[str]] | None:
+    """Model ids and ``owned_by`` values of a ``/v1/models`` answer, or None if it is not one."""
+    items = _listing(answer, "data")
+    if items is None:
         return None
     ids: list[str] = []
     owners: set[str] = set()
-    for item in doc["data"]:
+    for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("id"), str):
             return None
         ids.append(item["id"])
@@ -272,13 +279,11 @@ def _openai_models(answer: Answer) -> tuple[list[str], set[str]] | None:
 
 
 def _ollama_models(answer: Answer) -> list[str] | None:
-    if answer.status != 200:
-        return None
-    doc = answer.json()
-    if not isinstance(doc, dict) or not isinstance(doc.get("models"), list):
+    items = _listing(answer, "models")
+    if items is None:
         return None
     names: list[str] = []
-    for item in doc["models"]:
+    for item in items:
         if not isinstance(item, dict):
             return None
         name = item.get("name") or item.get("model")
