@@ -233,6 +233,14 @@ def test_a_timeout_that_is_not_a_positive_finite_number_is_refused_before_io(ser
 
 
 # 10.15 and 10.9: a gzip bomb, and a reply or a line over its cap, end in a typed error.
+def assert_too_large(server: Any, kind: str, mode: str, cap: str) -> None:
+    """A call to `server` fails as a reply over the size cap named `cap`."""
+    a = adapter(kind, server.url())
+    with pytest.raises(ResponseFormatError, match=cap):
+        call(a, mode, request())
+    a.close()
+
+
 @pytest.fixture(scope="module")
 def gzip_bomb() -> bytes:
     packer = zlib.compressobj(9, zlib.DEFLATED, 31)
@@ -250,11 +258,7 @@ def test_a_gzip_bomb_stops_at_the_reply_cap(serve, gzip_bomb, mode):
             b"Content-Length: %d\r\n\r\n" % len(gzip_bomb) + gzip_bomb
         )
 
-    server = serve(script)
-    a = adapter("openai", server.url())
-    with pytest.raises(ResponseFormatError, match="64 MiB"):
-        call(a, mode, request())
-    a.close()
+    assert_too_large(serve(script), "openai", mode, "64 MiB")
 
 
 @pytest.mark.parametrize("mode", STREAMS)
@@ -266,11 +270,7 @@ def test_a_stream_line_over_the_cap_is_a_typed_error(serve, mode):
             send(piece)
         stopped.wait(30)
 
-    server = serve(script)
-    a = adapter("ollama", server.url())
-    with pytest.raises(ResponseFormatError, match="16 MiB"):
-        call(a, mode, request())
-    a.close()
+    assert_too_large(serve(script), "ollama", mode, "16 MiB")
 
 
 # 10.19 end to end: CR-only lines and multi-line data from a real socket.
