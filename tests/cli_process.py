@@ -53,6 +53,20 @@ def run_cli(
     )
 
 
+def run_python(source: str) -> str:
+    """Run `source` in a fresh interpreter (a clean `sys.modules`); returns its stdout. The
+    run must exit 0."""
+    result = subprocess.run(
+        [sys.executable, "-c", source],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def run_in_pty(
     *args: str, cwd: Path, env: Mapping[str, str], tty: str = "stdout"
 ) -> tuple[str, str]:

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import ast
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_process import run_python
 
 PACKAGE = Path(__file__).resolve().parent.parent / "rlm_code"
 
@@ -156,11 +155,8 @@ def test_front_door_is_lazy_and_complete() -> None:
         "from rlm_code.models.llm_connector import LLMConnector as Home\n"
         "print(json.dumps([before, LLMConnector is Home, issubclass(ModelError, Exception)]))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    before, same, is_error = json.loads(result.stdout)
+    stdout = run_python(probe)
+    before, same, is_error = json.loads(stdout)
     assert before == ["rlm_code"]
     assert same and is_error
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+
+from cli_process import run_python
 
 HEAVY = ("httpx", "httpx2", "aiohttp", "yaml", "openai", "anthropic", "google.genai", "requests")
 
@@ -18,21 +18,15 @@ print(json.dumps(loaded))
 
 
 def test_registry_and_config_import_nothing_heavy() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == []
+    stdout = run_python(PROBE)
+    assert json.loads(stdout) == []
 
 
 def test_probe_detects_a_heavy_import() -> None:
     # The same probe must notice a heavy module, or the test above proves nothing.
     probe = PROBE.replace("import rlm_code.core.config", "import rlm_code.core.config\nimport yaml")
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == ["yaml"]
+    stdout = run_python(probe)
+    assert json.loads(stdout) == ["yaml"]
 
 
 def test_cli_command_modules_import_only_argparse() -> None:
@@ -45,11 +39,8 @@ def test_cli_command_modules_import_only_argparse() -> None:
         "new = sorted(set(sys.modules) - before)\n"
         "print('\\n'.join(new))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    new = set(result.stdout.split())
+    stdout = run_python(probe)
+    new = set(stdout.split())
     assert "argparse" in new, "the probe sees what the import loads"
     ours = {m for m in new if m.startswith("rlm_code")}
     assert ours == {"rlm_code", "rlm_code.cli", "rlm_code.cli.commands",

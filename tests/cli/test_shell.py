@@ -81,6 +81,14 @@ def shell(sessions: list[Session], tmp_path: Path, local_server: LocalProtocolSe
     return on_vllm(sessions, tmp_path, local_server)
 
 
+@pytest.fixture
+def fresh_shell(
+    sessions: list[Session], tmp_path: Path, fresh_server: LocalProtocolServer
+) -> Session:
+    """A shell connected to `vllm/test-model` on this test's own server (`fresh_server`)."""
+    return on_vllm(sessions, tmp_path, fresh_server)
+
+
 def chat_requests(server: LocalProtocolServer) -> list[Any]:
     return [r.json for r in server.requests if r.path == "/v1/chat/completions"]
 
@@ -100,15 +108,14 @@ def test_fresh_machine_uses_the_builtin_server_with_the_note(
 
 
 def test_ctrl_d_exits_0_and_ctrl_c_at_the_prompt_drops_the_line(
-    sessions: list[Session], tmp_path: Path, fresh_server: LocalProtocolServer
+    fresh_shell: Session, fresh_server: LocalProtocolServer
 ) -> None:
-    session = on_vllm(sessions, tmp_path, fresh_server)
-    session.send("never sent")
-    session.child.sendintr()
-    session.prompt(VLLM)  # a fresh prompt, the typed text dropped
-    assert "Echo:" not in session.run("/status", VLLM)
-    session.child.sendeof()
-    assert session.finish() == 0
+    fresh_shell.send("never sent")
+    fresh_shell.child.sendintr()
+    fresh_shell.prompt(VLLM)  # a fresh prompt, the typed text dropped
+    assert "Echo:" not in fresh_shell.run("/status", VLLM)
+    fresh_shell.child.sendeof()
+    assert fresh_shell.finish() == 0
     assert all("never sent" not in json.dumps(body) for body in chat_requests(fresh_server))
 
 
@@ -200,25 +207,24 @@ def test_missing_key_names_the_env_var(shell: Session) -> None:
 
 
 def test_key_given_to_connect_is_never_shown_nor_saved(
-    sessions: list[Session], tmp_path: Path, fresh_server: LocalProtocolServer
+    fresh_shell: Session, fresh_server: LocalProtocolServer
 ) -> None:
-    session = on_vllm(sessions, tmp_path, fresh_server)
     url = fresh_server.openai_base_url
     line = f"/connect openai-compatible test-model {FAKE_KEY} {url}"
-    out = session.run(line, "openai-compatible/test-model")
+    out = fresh_shell.run(line, "openai-compatible/test-model")
     assert "connected to openai-compatible/test-model" in out
-    assert "Echo: ok" in session.run("ok", "openai-compatible/test-model")
-    assert session.exit() == 0
+    assert "Echo: ok" in fresh_shell.run("ok", "openai-compatible/test-model")
+    assert fresh_shell.exit() == 0
     # The server got the key, so it was used ...
     chats = [r for r in fresh_server.requests if r.path == "/v1/chat/completions"]
     assert chats[-1].headers["authorization"] == f"Bearer {FAKE_KEY}"
     # ... but the shell never printed it: the only occurrence is the terminal echoing the typing
     # (which the shell then overwrites on screen with a masked copy).
-    output = session.output
+    output = fresh_shell.output
     first = output.index(FAKE_KEY)
     assert FAKE_KEY not in output[first + len(FAKE_KEY) :]
     assert f"/connect openai-compatible test-model ******** {url}" in output
-    history = session.history_file.read_text()
+    history = fresh_shell.history_file.read_text()
     assert FAKE_KEY not in history
     assert f"/connect openai-compatible test-model {url}" in history.splitlines()
 
@@ -258,11 +264,10 @@ def test_key_typed_in_the_picker_never_appears(
 
 
 def test_multi_turn_chat_sends_the_history(
-    sessions: list[Session], tmp_path: Path, fresh_server: LocalProtocolServer
+    fresh_shell: Session, fresh_server: LocalProtocolServer
 ) -> None:
-    session = on_vllm(sessions, tmp_path, fresh_server)
-    assert "Echo: my name is Ada" in session.run("my name is Ada", VLLM)
-    assert "Echo: what is my name?" in session.run("what is my name?", VLLM)
+    assert "Echo: my name is Ada" in fresh_shell.run("my name is Ada", VLLM)
+    assert "Echo: what is my name?" in fresh_shell.run("what is my name?", VLLM)
     first, second = chat_requests(fresh_server)
     assert first["stream"] is True
     assert first["messages"] == [{"role": "user", "content": "my name is Ada"}]
@@ -273,16 +278,13 @@ def test_multi_turn_chat_sends_the_history(
     ]
 
 
-def test_system_prompt_and_clear(
-    sessions: list[Session], tmp_path: Path, fresh_server: LocalProtocolServer
-) -> None:
-    session = on_vllm(sessions, tmp_path, fresh_server)
-    assert "no system prompt" in session.run("/system", VLLM)
-    session.run("/system You are terse.", VLLM)
-    assert "You are terse." in session.run("/system", VLLM)
-    session.run("one", VLLM)
-    assert "1 exchange forgotten" in session.run("/clear", VLLM)
-    session.run("two", VLLM)
+def test_system_prompt_and_clear(fresh_shell: Session, fresh_server: LocalProtocolServer) -> None:
+    assert "no system prompt" in fresh_shell.run("/system", VLLM)
+    fresh_shell.run("/system You are terse.", VLLM)
+    assert "You are terse." in fresh_shell.run("/system", VLLM)
+    fresh_shell.run("one", VLLM)
+    assert "1 exchange forgotten" in fresh_shell.run("/clear", VLLM)
+    fresh_shell.run("two", VLLM)
     last = chat_requests(fresh_server)[-1]["messages"]
     assert last == [
         {"role": "system", "content": "You are terse."},
@@ -290,21 +292,18 @@ def test_system_prompt_and_clear(
     ]
 
 
-def test_usage_shows_the_connectors_numbers(
-    sessions: list[Session], tmp_path: Path, fresh_server: LocalProtocolServer
-) -> None:
-    session = on_vllm(sessions, tmp_path, fresh_server)
-    assert "no calls yet" in session.run("/usage", VLLM)
+def test_usage_shows_the_connectors_numbers(fresh_shell: Session) -> None:
+    assert "no calls yet" in fresh_shell.run("/usage", VLLM)
     turns = ["hello there", "how are you today"]
     history: list[str] = []
     expected_prompt = expected_completion = 0
     for text in turns:
-        session.run(text, VLLM)
+        fresh_shell.run(text, VLLM)
         reply = echo_reply(text)
         expected_prompt += sum(count_tokens(t) for t in [*history, text])
         expected_completion += count_tokens(reply)
         history += [text, reply]
-    table = session.run("/usage", VLLM)
+    table = fresh_shell.run("/usage", VLLM)
     total = expected_prompt + expected_completion
     expected = [len(turns), expected_prompt, expected_completion, total, 0]
     assert usage_row(table, VLLM) == expected
