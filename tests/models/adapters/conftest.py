@@ -89,42 +89,26 @@ class Target:
 
     def params_of(self, body: dict[str, Any]) -> dict[str, Any]:
         """max_tokens / temperature / stop read back under this provider's own field names."""
-        if self.adapter == "openai":
-            return {
-                "max_tokens": body.get("max_completion_tokens"),
-                "temperature": body.get("temperature"),
-                "stop": body.get("stop"),
-                "absent": "max_tokens" not in body,
-            }
-        if self.adapter == "openai_compatible":
-            return {
-                "max_tokens": body.get("max_tokens"),
-                "temperature": body.get("temperature"),
-                "stop": body.get("stop"),
-                "absent": "max_completion_tokens" not in body,
-            }
-        if self.adapter == "anthropic":
-            return {
-                "max_tokens": body.get("max_tokens"),
-                "temperature": body.get("temperature"),
-                "stop": body.get("stop_sequences"),
-                "absent": "stop" not in body,
-            }
-        if self.adapter == "gemini":
-            config = body.get("generationConfig", {})
-            return {
-                "max_tokens": config.get("maxOutputTokens"),
-                "temperature": config.get("temperature"),
-                "stop": config.get("stopSequences"),
-                "absent": "max_tokens" not in body and "temperature" not in body,
-            }
-        options = body.get("options", {})
+        section, max_tokens, stop, absent = PARAM_FIELDS[self.adapter]
+        fields = body.get(section, {}) if section else body
         return {
-            "max_tokens": options.get("num_predict"),
-            "temperature": options.get("temperature"),
-            "stop": options.get("stop"),
-            "absent": "max_tokens" not in body and "temperature" not in body,
+            "max_tokens": fields.get(max_tokens),
+            "temperature": fields.get("temperature"),
+            "stop": fields.get(stop),
+            "absent": all(name not in body for name in absent),
         }
+
+
+# adapter -> (the body's object holding the settings, or None for the body itself; its
+# max-tokens field; its stop field; other APIs' names that must not appear in the body)
+_NATIVE = ("max_tokens", "temperature")  # top-level names a nested-settings API must not get
+PARAM_FIELDS: dict[str, tuple[str | None, str, str, tuple[str, ...]]] = {
+    "openai": (None, "max_completion_tokens", "stop", ("max_tokens",)),
+    "openai_compatible": (None, "max_tokens", "stop", ("max_completion_tokens",)),
+    "anthropic": (None, "max_tokens", "stop_sequences", ("stop",)),
+    "gemini": ("generationConfig", "maxOutputTokens", "stopSequences", _NATIVE),
+    "ollama": ("options", "num_predict", "stop", _NATIVE),
+}
 
 
 TARGETS = [
