@@ -7,6 +7,8 @@ generation parameters, so the contract tests can assert on the recorded request 
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,3 +192,14 @@ def cut_at(body: bytes, cuts: list[int]) -> list[bytes]:
         chunks.append(body[start:cut])
         start = cut
     return chunks
+
+
+def serve_each(sock: socket.socket, handle: Callable[[socket.socket], None]) -> None:
+    """A loopback test server's accept loop: each connection handled on its own thread,
+    until `sock` is closed."""
+    while True:
+        try:
+            conn, _ = sock.accept()
+        except OSError:
+            return
+        threading.Thread(target=handle, args=(conn,), daemon=True).start()

@@ -37,6 +37,8 @@ from rlm_code.models.adapters.openai_compatible import OpenAICompatibleAdapter
 from rlm_code.models.providers.registry import PROVIDERS
 from rlm_code.models.types import ChatRequest, GenerationParams, Message, StreamEnd, TextDelta
 
+from .conftest import serve_each
+
 SPECS = {p.provider_id: p for p in PROVIDERS}
 Send = Callable[[bytes], None]
 
@@ -50,18 +52,10 @@ class RawServer:
         self.stopped = threading.Event()
         self._sock = socket.create_server(("127.0.0.1", 0))
         self.port = self._sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        threading.Thread(target=serve_each, args=(self._sock, self._serve), daemon=True).start()
 
     def url(self, path: str = "") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
         with conn:

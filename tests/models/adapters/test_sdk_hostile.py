@@ -33,6 +33,8 @@ from rlm_code.models.adapters.base import Adapter, Endpoint, load_adapter
 from rlm_code.models.providers.registry import ProviderRegistry
 from rlm_code.models.types import ChatRequest, GenerationParams, Message, StreamEnd, TextDelta
 
+from .conftest import serve_each
+
 KEYS = {
     "openai": "sk-test-CANARYopenai0123456789abcdef",
     "anthropic": "sk-ant-test-CANARYanthropic0123456789",
@@ -58,19 +60,11 @@ class RawServer:
         self._sock.listen(32)
         self.port = self._sock.getsockname()[1]
         self._closing = False
-        threading.Thread(target=self._serve, daemon=True).start()
+        threading.Thread(target=serve_each, args=(self._sock, self._one), daemon=True).start()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
 
     def _one(self, conn: socket.socket) -> None:
         conn.settimeout(30)
