@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from rlm_code.core.exceptions import ModelError
 from rlm_code.models.adapters import ollama, openai_compatible
-from rlm_code.models.adapters._lines import iter_lines, iter_sse, loads
+from rlm_code.models.adapters._lines import SSEEvent, iter_lines, iter_sse, loads
 from rlm_code.models.adapters.errors import error_detail, error_for_status, parse_retry_after
 from rlm_code.models.types import StreamEnd, TextDelta, UsageReport
 
@@ -117,7 +117,7 @@ def test_openai_stream_line_parser(payload: bytes) -> None:
     parser = openai_compatible.ChatStreamParser("fuzz")
     for line in (b"data: " + payload, b"data:" + payload, payload):
         assert_events(only_model_errors(parser.feed, line + b"\n\n"))
-        assert_events(only_model_errors(parser.data, payload))
+        assert_events(only_model_errors(parser.event, SSEEvent(payload)))
 
 
 @FUZZ
