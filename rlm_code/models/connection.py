@@ -35,11 +35,15 @@ NOT_CONNECTED_STATUS: dict[str, Any] = {
 class Connection:
     """A resolved target and its adapter, reference-counted by the calls using it."""
 
-    __slots__ = ("_lock", "_retired", "_users", "adapter", "resolved")
+    __slots__ = ("_lock", "_retired", "_users", "adapter", "model", "resolved", "spec")
 
     def __init__(self, resolved: Resolved, adapter: Adapter) -> None:
         self.resolved = resolved
         self.adapter = adapter
+        # Read on every call: plain attributes. The adapter's connect-time check may have
+        # settled the model name (Ollama's tag), so both come from its endpoint.
+        self.spec: ProviderSpec = adapter.endpoint.spec
+        self.model: str = adapter.endpoint.model
         self._lock = threading.Lock()
         self._users = 0
         self._retired = False
@@ -48,16 +52,8 @@ class Connection:
         return f"Connection({self.spec.provider_id}/{self.model}, users={self._users})"
 
     @property
-    def spec(self) -> ProviderSpec:
-        return self.resolved.endpoint.spec
-
-    @property
     def endpoint(self) -> Endpoint:
         return self.adapter.endpoint
-
-    @property
-    def model(self) -> str:
-        return self.adapter.endpoint.model
 
     @property
     def key_source(self) -> str | None:

@@ -12,6 +12,7 @@ import asyncio
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -34,6 +35,7 @@ class _CountingAdapter:
 
     def __init__(self) -> None:
         self.closed = 0
+        self.endpoint = SimpleNamespace(model="m", spec=None)
 
     def close(self) -> None:
         self.closed += 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -73,9 +74,20 @@ class AsyncBody:
             yield self._count(chunk, cap)
 
     async def read(self, cap: int = MAX_REPLY_BYTES) -> bytes:
+        """The whole body. Every async call comes through here, so the loop is written out:
+        one boundary for the whole read, and no per-chunk method calls without a deadline."""
         parts = []
-        while chunk := await self._next():  # a plain loop: no async generator per reply
-            parts.append(self._count(chunk, cap))
+        content, deadline = self.response.content, self._deadline
+        with self._boundary:
+            while True:
+                if deadline.at is None:
+                    chunk = await content.readany()
+                else:
+                    async with asyncio.timeout(deadline.remaining()):
+                        chunk = await content.readany()
+                if not chunk:
+                    break
+                parts.append(self._count(chunk, cap))
         self.response.release()
         return b"".join(parts)
 
@@ -139,13 +151,13 @@ class AsyncHTTP:
     ) -> AsyncBody:
         """Send a request; returns once the status line has arrived. Statuses >= 300 raise."""
         session = await self._sessions.get()
-        remaining = deadline.remaining()
-        if remaining is not None and remaining <= 0:
-            raise deadline.error(self.provider)
         t = self.timeouts
-        if remaining is None:
+        if deadline.at is None:
             timeout = self._timeout
         else:
+            remaining = deadline.at - time.monotonic()
+            if remaining <= 0:
+                raise deadline.error(self.provider)
             timeout = aiohttp.ClientTimeout(
                 total=remaining,
                 sock_connect=min(t.connect, remaining),
