@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from rlm_code.models.types import Usage
 
@@ -19,6 +19,38 @@ _DELTA_ALWAYS = ("total_calls", "prompt_tokens", "completion_tokens")
 
 
 BUCKETS = ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+
+
+class _LastCall(NamedTuple):
+    """The facts of the last recorded call, kept raw; `as_dict` is the spec's `last_call`."""
+
+    at: float
+    model: str
+    provider: str
+    usage: Usage
+    finish_reason: str | None
+    streamed: bool
+    interrupted: bool
+    latency_ms: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        usage = self.usage
+        prompt, completion = usage.prompt_tokens, usage.output_tokens
+        return {
+            "timestamp": datetime.fromtimestamp(self.at, UTC).isoformat(timespec="milliseconds"),
+            "model": self.model,
+            "provider": self.provider,
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "cache_read_tokens": usage.cache_read_tokens,
+            "cache_write_tokens": usage.cache_write_tokens,
+            "reasoning_tokens": usage.reasoning_tokens,
+            "usage_known": prompt is not None and completion is not None,
+            "finish_reason": self.finish_reason,
+            "streamed": self.streamed,
+            "interrupted": self.interrupted,
+            "latency_ms": None if self.latency_ms is None else round(self.latency_ms, 1),
+        }
 
 
 def _new_entry() -> dict[str, Any]:
@@ -46,7 +78,7 @@ class UsageTracker:
         self._buckets = dict.fromkeys(BUCKETS, 0)
         self._failed = 0
         self._by_model: dict[str, dict[str, Any]] = {}
-        self._last_call: dict[str, Any] | None = None
+        self._last_call: _LastCall | None = None
 
     def record(
         self,
@@ -59,16 +91,14 @@ class UsageTracker:
         latency_ms: float | None = None,
         finish_reason: str | None = None,
     ) -> None:
-        """Count one call that reached the provider and produced (part of) a reply."""
-        key = f"{provider_id}/{model}"
+        """Count one call that reached the provider and produced (part of) a reply.
+
+        Runs on every call, so it only adds numbers up under the lock and keeps the last
+        call's raw facts; `summary()` turns those into the `last_call` dict when asked."""
         prompt = usage.prompt_tokens
         completion = usage.output_tokens
         known = prompt is not None and completion is not None
-        extra = {
-            "cache_read_tokens": usage.cache_read_tokens,
-            "cache_write_tokens": usage.cache_write_tokens,
-            "reasoning_tokens": usage.reasoning_tokens,
-        }
+        key = f"{provider_id}/{model}"
         with self._lock:
             entry = self._by_model.get(key)
             if entry is None:
@@ -79,22 +109,18 @@ class UsageTracker:
                 counters["completion_tokens"] += completion or 0
                 if not known:
                     counters["unknown_usage_calls"] += 1
-            for name, value in extra.items():
-                self._buckets[name] += value or 0
-                entry[name] += value or 0
-            self._last_call = {
-                "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                "model": key,
-                "provider": provider_id,
-                "prompt_tokens": prompt,
-                "completion_tokens": completion,
-                **extra,
-                "usage_known": known,
-                "finish_reason": finish_reason,
-                "streamed": streamed,
-                "interrupted": interrupted,
-                "latency_ms": None if latency_ms is None else round(latency_ms, 1),
-            }
+            for name, value in (
+                ("cache_read_tokens", usage.cache_read_tokens),
+                ("cache_write_tokens", usage.cache_write_tokens),
+                ("reasoning_tokens", usage.reasoning_tokens),
+            ):
+                if value:
+                    self._buckets[name] += value
+                    entry[name] += value
+            self._last_call = _LastCall(
+                time.time(), key, provider_id, usage, finish_reason, streamed, interrupted,
+                latency_ms,
+            )  # fmt: skip
 
     def record_failure(self) -> None:
         """Count a call that failed before any reply arrived (no tokens are charged)."""
@@ -116,8 +142,8 @@ class UsageTracker:
                 item: dict[str, Any] = dict(entry)
                 item["total_tokens"] = entry["prompt_tokens"] + entry["completion_tokens"]
                 by_model[key] = item
-            last = dict(self._last_call) if self._last_call else None
-        return {"totals": totals, "by_model": by_model, "last_call": last}
+            last = self._last_call
+        return {"totals": totals, "by_model": by_model, "last_call": last and last.as_dict()}
 
     def reset(self) -> None:
         with self._lock:

@@ -150,7 +150,7 @@ class AsyncHTTP:
         self, method: str, url: str, body: bytes | None, deadline: Deadline, model: str | None
     ) -> AsyncBody:
         """Send a request; returns once the status line has arrived. Statuses >= 300 raise."""
-        session = await self._sessions.get()
+        session = self._sessions.current() or await self._sessions.get()
         t = self.timeouts
         if deadline.at is None:
             timeout = self._timeout

@@ -37,6 +37,14 @@ class LoopLocal(Generic[R]):
         self._lock = threading.Lock()
         self._by_loop: dict[asyncio.AbstractEventLoop, tuple[R, AsyncGenerator[None, None]]] = {}
 
+    def current(self) -> R | None:
+        """The running loop's resource if it exists and is open, without awaiting (the
+        common case of every call after the first; `get` creates it)."""
+        found = self._by_loop.get(asyncio.get_running_loop())
+        if found is not None and (self._is_closed is None or not self._is_closed(found[0])):
+            return found[0]
+        return None
+
     async def get(self) -> R:
         """The running loop's resource, created on first use in that loop."""
         loop = asyncio.get_running_loop()
