@@ -35,26 +35,29 @@ E = TypeVar("E", Iterator[AdapterEvent], AsyncIterator[AdapterEvent])
 class _Accumulator:
     """Builds a `Response` from adapter events; usable at any moment."""
 
-    __slots__ = ("_parts", "_usage", "end", "events", "model", "provider")
+    __slots__ = ("_usage", "end", "model", "parts", "provider")
 
     def __init__(self, provider: str, model: str) -> None:
         self.provider = provider
         self.model = model
-        self._parts: list[str] = []
+        self.parts: list[str] = []
         self._usage = Usage()
         self.end: StreamEnd | None = None
-        self.events = 0  # text and usage events received: zero means nothing arrived
+
+    @property
+    def received(self) -> bool:
+        """Whether any text or usage has arrived."""
+        return bool(self.parts) or self._usage.known
 
     def add(self, event: AdapterEvent) -> StreamEvent | None:
         """Take one adapter event; return what the caller sees (None for the end marker)."""
         if type(event) is TextDelta:
-            self._parts.append(event.text)
+            self.parts.append(event.text)
         elif type(event) is UsageReport:
             self._usage = self._usage.merged(event.usage)
         elif type(event) is StreamEnd:
             self.end = event
             return None
-        self.events += 1
         return event  # type: ignore[return-value]
 
     def response(self) -> Response:
@@ -65,7 +68,7 @@ class _Accumulator:
         elif finish is None:
             finish = "stop"
         return Response(
-            text="".join(self._parts),
+            text="".join(self.parts),
             usage=self._usage,
             finish_reason=finish,
             provider=self.provider,
@@ -92,7 +95,7 @@ class _StreamBase(Generic[E]):
 
     @property
     def received_anything(self) -> bool:
-        return self._acc.events > 0
+        return self._acc.received
 
     def _finished_once(self) -> Finished | None:
         """After the end: `Finished` once for a complete reply, then None (stop iterating)."""
@@ -140,13 +143,25 @@ class ResponseStream(_StreamBase[Iterator[AdapterEvent]]):
         return Finished(self.response)
 
     def text(self) -> Iterator[str]:
-        """Only the reply's text pieces, as they arrive (what `stream_response` yields)."""
+        """Only the reply's text pieces, as they arrive (what `stream_response` yields).
+
+        It reads the adapter's events itself rather than through `__next__`: this loop runs
+        for every chunk of every streamed call, and a text piece then costs one append."""
+        acc, parts = self._acc, self._acc.parts
+        error: ModelError | None = None
         try:
-            for event in self:
+            for event in self._events:
                 if type(event) is TextDelta:
+                    parts.append(event.text)
                     yield event.text
+                else:
+                    acc.add(event)
+        except ModelError as exc:
+            error = exc
+            raise
         finally:
-            self.close()
+            self._close_events()
+            self._settle(error)
 
     def _close_events(self) -> None:
         close = getattr(self._events, "close", None)
@@ -201,13 +216,23 @@ class AsyncResponseStream(_StreamBase[AsyncIterator[AdapterEvent]]):
         return Finished(self.response)
 
     async def text(self) -> AsyncIterator[str]:
-        """Only the reply's text pieces (what `astream_response` yields)."""
+        """Only the reply's text pieces (what `astream_response` yields); see
+        `ResponseStream.text`."""
+        acc, parts = self._acc, self._acc.parts
+        error: ModelError | None = None
         try:
-            async for event in self:
+            async for event in self._events:
                 if type(event) is TextDelta:
+                    parts.append(event.text)
                     yield event.text
+                else:
+                    acc.add(event)
+        except ModelError as exc:
+            error = exc
+            raise
         finally:
-            await self.aclose()
+            await self._close_events()
+            self._settle(error)
 
     async def _close_events(self) -> None:
         aclose: Any = getattr(self._events, "aclose", None)
