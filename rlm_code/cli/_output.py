@@ -143,11 +143,6 @@ def print_json(data: Any, stream: TextIO | None = None) -> None:
     write(json_text(data), stream)
 
 
-def one_line(message: str) -> str:
-    """Collapse whitespace runs (newlines included) so an error stays on one line."""
-    return " ".join(message.split())
-
-
 def error_line(message: str) -> str:
     """A message as one safe line: controls stripped, whitespace collapsed, keys masked."""
     from rlm_code.core.redact import redact

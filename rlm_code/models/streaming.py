@@ -44,11 +44,6 @@ class _Accumulator:
         self._usage = Usage()
         self.end: StreamEnd | None = None
 
-    @property
-    def received(self) -> bool:
-        """Whether any text or usage has arrived."""
-        return bool(self.parts) or self._usage.known
-
     def add(self, event: AdapterEvent) -> StreamEvent | None:
         """Take one adapter event; return what the caller sees (None for the end marker)."""
         if type(event) is TextDelta:
@@ -92,10 +87,6 @@ class _StreamBase(Generic[E]):
     def response(self) -> Response:
         """The whole reply once the stream has ended; what arrived so far before that."""
         return self._final if self._final is not None else self._acc.response()
-
-    @property
-    def received_anything(self) -> bool:
-        return self._acc.received
 
     def _finished_once(self) -> Finished | None:
         """After the end: `Finished` once for a complete reply, then None (stop iterating)."""

@@ -22,7 +22,7 @@ import json
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, NamedTuple
 
-from rlm_code.core.exceptions import ModelError, ResponseFormatError
+from rlm_code.core.exceptions import ResponseFormatError
 
 MIB = 1024 * 1024
 MAX_LINE_BYTES = 16 * MIB  # one NDJSON line or one SSE event
@@ -188,18 +188,6 @@ def iter_lines(chunks: Iterable[bytes], provider: str = "the server") -> Iterato
     yield from splitter.flush()
 
 
-async def aiter_lines(
-    chunks: AsyncIterator[bytes], provider: str = "the server"
-) -> AsyncIterator[bytes]:
-    """Async twin of `iter_lines`."""
-    splitter = LineSplitter(provider)
-    async for chunk in chunks:
-        for line in splitter.feed(chunk):
-            yield line
-    for line in splitter.flush():
-        yield line
-
-
 def iter_sse(chunks: Iterable[bytes], provider: str = "the server") -> Iterator[SSEEvent]:
     """The server-sent events of a byte stream (see `SSEDecoder`)."""
     decoder = SSEDecoder(provider)
@@ -232,23 +220,3 @@ def loads(payload: bytes | str, provider: str) -> Any:
             provider=provider,
             hint="The server may not speak this API; check the base URL and provider.",
         ) from None
-
-
-def drain(lines: Iterator[bytes]) -> None:
-    """Read an iterator to its end, ignoring typed errors (the reply is already complete).
-
-    Unbounded: prefer the transports' bounded `finish()`, which stops after a short time."""
-    try:
-        for _ in lines:
-            pass
-    except ModelError:
-        pass
-
-
-async def adrain(lines: AsyncIterator[bytes]) -> None:
-    """Async twin of `drain`."""
-    try:
-        async for _ in lines:
-            pass
-    except ModelError:
-        pass
