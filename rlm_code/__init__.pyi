@@ -17,13 +17,18 @@ from rlm_code.core.exceptions import RateLimitError as RateLimitError
 from rlm_code.core.exceptions import ResponseFormatError as ResponseFormatError
 from rlm_code.core.exceptions import RLMCodeError as RLMCodeError
 from rlm_code.core.exceptions import SDKNotInstalledError as SDKNotInstalledError
+from rlm_code.core.exceptions import UnsupportedParameterError as UnsupportedParameterError
 from rlm_code.models.llm_connector import LLMConnector as LLMConnector
 from rlm_code.models.providers.registry import ProviderRegistry as ProviderRegistry
 from rlm_code.models.streaming import AsyncResponseStream as AsyncResponseStream
 from rlm_code.models.streaming import ResponseStream as ResponseStream
 from rlm_code.models.types import Finished as Finished
+from rlm_code.models.types import ReasoningDelta as ReasoningDelta
 from rlm_code.models.types import Response as Response
 from rlm_code.models.types import TextDelta as TextDelta
+from rlm_code.models.types import ToolCall as ToolCall
+from rlm_code.models.types import ToolCallDelta as ToolCallDelta
+from rlm_code.models.types import ToolCallDone as ToolCallDone
 from rlm_code.models.types import Usage as Usage
 from rlm_code.models.types import UsageReport as UsageReport
 

@@ -7,6 +7,7 @@ says what to do next. Adapters map SDK and HTTP errors onto these once, at their
     ├── ConfigError                  a config file or setting is malformed
     └── ModelError                   anything about providers, models and calls
         ├── InvalidInputError        bad argument (empty prompt, wrong type); also a ValueError
+        │   └── UnsupportedParameterError  a setting this provider or route cannot honour
         ├── ProviderNotFoundError    unknown provider id or alias
         ├── MissingAPIKeyError       no key in the argument, env vars or key store
         ├── InvalidAPIKeyFormatError key does not have the provider's prefix (never echoed)
@@ -89,6 +90,13 @@ class InvalidInputError(ModelError, ValueError):
     """An argument is unusable (empty prompt, wrong type, bad model name)."""
 
     default_hint = "Check the arguments of the call."
+
+
+class UnsupportedParameterError(InvalidInputError):
+    """A setting the provider's API (or this route to it) cannot honour, refused before any
+    request is sent: a setting is never silently dropped."""
+
+    default_hint = "Leave the setting out, or use a provider that supports it."
 
 
 class ProviderNotFoundError(ModelError):
@@ -182,4 +190,5 @@ __all__ = [
     "RateLimitError",
     "ResponseFormatError",
     "SDKNotInstalledError",
+    "UnsupportedParameterError",
 ]

@@ -6,9 +6,9 @@ usage accounting is `usage`. What stays here is the order of those steps and the
 current connection (`connection.Connection`): one object, swapped whole under a lock, held
 by each call while it runs, so a model switch never disturbs a call already under way.
 
-Every generation method goes through one path: a validated `ChatRequest`, the adapter's
-`Response` (or its event stream wrapped in a `ResponseStream`), one usage record. The spec's
-string methods are thin wrappers over it. Errors are typed (`rlm_code.core.exceptions`);
+Every generation method (the spec's string methods here, `complete`/`stream` and their async
+twins in `message_calls`) goes through one path: a validated `ChatRequest`, the adapter's
+`Response` (or its events wrapped in a `ResponseStream`), one usage record. Errors are typed;
 `connect_to_model` returns True or raises. Nothing here imports an HTTP stack or an SDK:
 adapters load them when a connection needs them.
 """
@@ -30,6 +30,7 @@ from rlm_code.core.exceptions import (
 from rlm_code.core.redact import install_log_redaction
 from rlm_code.models import calls
 from rlm_code.models.connection import NOT_CONNECTED_STATUS, Connection
+from rlm_code.models.message_calls import MessageCalls
 from rlm_code.models.prompting import build_request, make_params
 from rlm_code.models.provider_status import supported_providers
 from rlm_code.models.providers.registry import ProviderRegistry, ProviderSpec
@@ -40,8 +41,10 @@ from rlm_code.models.usage import UsageTracker, usage_delta
 log = logging.getLogger("rlm_code.connector")
 
 
-class LLMConnector:
-    """Connects to one model at a time; generates plain, streamed and async replies."""
+class LLMConnector(MessageCalls):
+    """Connects to one model at a time; generates plain, streamed and async replies
+    (`complete`/`stream`/`acomplete`/`astream`, inherited from `MessageCalls`, return typed
+    `Response`s and events)."""
 
     def __init__(
         self,
@@ -296,8 +299,7 @@ class LLMConnector:
     # -- usage -----------------------------------------------------------------------------
 
     def usage_snapshot(self) -> dict[str, int]:
-        """Compact counters (`total_calls`, `prompt_tokens`, `completion_tokens`,
-        `unknown_usage_calls`) for `usage_delta`."""
+        """Compact counters (calls, prompt and completion tokens) for `usage_delta`."""
         return self._usage.snapshot()
 
     @staticmethod

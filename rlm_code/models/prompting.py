@@ -22,6 +22,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rlm_code.core.exceptions import InvalidInputError
+from rlm_code.models.call_options import (
+    check_reasoning,
+    check_response_format,
+    check_tool_choice,
+    check_tools,
+)
+from rlm_code.models.messages import parse_messages
 from rlm_code.models.types import ROLES, ChatRequest, GenerationParams, Message
 
 CONTEXT_KEYS = ("conversation_history", "current_code", "reference", "dspy_reference")
@@ -121,6 +128,51 @@ def build_request(
     # count too.
     _check_size(sum(len(t.content) for t in turns) + len(system or ""), "the request")
     return ChatRequest(model, tuple(turns), system, params or GenerationParams())
+
+
+def build_chat_request(
+    model: str,
+    prompt: object,
+    messages: object,
+    system_prompt: object,
+    params: GenerationParams,
+    tools: object = None,
+    tool_choice: object = None,
+    response_format: object = None,
+    reasoning: object = None,
+) -> ChatRequest:
+    """The request of `complete()`/`stream()`: exactly one of `prompt` or `messages`, plus
+    tools, tool choice, structured output and reasoning, all checked here (no I/O)."""
+    if (prompt is None) == (messages is None):
+        raise InvalidInputError("pass exactly one of prompt or messages")
+    system_parts: list[str] = []
+    if system_prompt is not None and _text(system_prompt, "system_prompt").strip():
+        system_parts.append(str(system_prompt))
+    if messages is not None:
+        turns, system_texts = parse_messages(messages)
+        system_parts += [t for t in system_texts if t.strip()]
+    else:
+        turns = (Message("user", check_prompt(prompt)),)
+    system = "\n\n".join(system_parts) if system_parts else None
+    _check_size(sum(_turn_chars(t) for t in turns) + len(system or ""), "the request")
+    specs = check_tools(tools)
+    choice, forced = check_tool_choice(tool_choice, specs)
+    return ChatRequest(
+        model,
+        turns,
+        system,
+        params,
+        specs,
+        choice,
+        forced,
+        check_response_format(response_format),
+        check_reasoning(reasoning),
+    )
+
+
+def _turn_chars(turn: Message) -> int:
+    """The text a turn sends (images are bounded by the transport's request size cap)."""
+    return len(turn.content) + sum(len(c.arguments_json) for c in turn.tool_calls)
 
 
 def make_params(

@@ -1,7 +1,8 @@
 """A streamed reply as an object: `ResponseStream` and its async twin.
 
-Iterating yields the typed events (`TextDelta`, `UsageReport`) as they arrive and, last,
-`Finished(response)`. After that, `stream.response` is the whole `Response`; at any moment
+Iterating yields the typed events (`TextDelta`, `ReasoningDelta`, `ToolCallDelta`,
+`ToolCallDone`, `UsageReport`) as they arrive and, last, `Finished(response)`. After that,
+`stream.response` is the whole `Response`; at any moment
 before, `stream.response` is what has arrived so far (with `complete=False`).
 
 The stream owns its adapter generator: it is closed — and its connection released — when the
@@ -20,12 +21,17 @@ from rlm_code.models.types import (
     AdapterEvent,
     Finished,
     FinishReason,
+    ReasoningDelta,
+    ReplayDetail,
     Response,
     StreamEnd,
     StreamEvent,
     TextDelta,
+    ToolCall,
+    ToolCallDone,
     Usage,
     UsageReport,
+    final_finish_reason,
 )
 
 OnDone = Callable[[Response, ModelError | None], None]
@@ -35,33 +41,45 @@ E = TypeVar("E", Iterator[AdapterEvent], AsyncIterator[AdapterEvent])
 class _Accumulator:
     """Builds a `Response` from adapter events; usable at any moment."""
 
-    __slots__ = ("_usage", "end", "model", "parts", "provider")
+    __slots__ = ("_usage", "details", "end", "model", "parts", "provider", "reasoning", "tools")
 
     def __init__(self, provider: str, model: str) -> None:
         self.provider = provider
         self.model = model
         self.parts: list[str] = []
+        self.reasoning: list[str] | None = None
+        self.tools: list[ToolCall] = []
+        self.details: list[dict[str, Any]] = []
         self._usage = Usage()
         self.end: StreamEnd | None = None
 
     def add(self, event: AdapterEvent) -> StreamEvent | None:
-        """Take one adapter event; return what the caller sees (None for the end marker)."""
-        if type(event) is TextDelta:
-            self.parts.append(event.text)
-        elif type(event) is UsageReport:
-            self._usage = self._usage.merged(event.usage)
-        elif type(event) is StreamEnd:
-            self.end = event
+        """Take one adapter event; return what the caller sees (None for adapter-internal
+        events: the end marker and replay details)."""
+        kind = type(event)
+        if kind is TextDelta:
+            self.parts.append(event.text)  # type: ignore[union-attr]
+        elif kind is UsageReport:
+            self._usage = self._usage.merged(event.usage)  # type: ignore[union-attr]
+        elif kind is ReasoningDelta:
+            if self.reasoning is None:
+                self.reasoning = []
+            self.reasoning.append(event.text)  # type: ignore[union-attr]
+        elif kind is ToolCallDone:
+            self.tools.append(event.tool_call)  # type: ignore[union-attr]
+        elif kind is StreamEnd:
+            self.end = event  # type: ignore[assignment]
+            return None
+        elif kind is ReplayDetail:
+            self.details.append(event.detail)  # type: ignore[union-attr]
             return None
         return event  # type: ignore[return-value]
 
     def response(self) -> Response:
         end = self.end
-        finish: FinishReason | None = end.finish_reason if end else None
-        if end is None:
-            finish = None
-        elif finish is None:
-            finish = "stop"
+        finish: FinishReason | None = None
+        if end is not None:
+            finish = final_finish_reason(end.finish_reason, bool(self.tools))
         return Response(
             text="".join(self.parts),
             usage=self._usage,
@@ -69,7 +87,10 @@ class _Accumulator:
             provider=self.provider,
             model=self.model,
             raw_finish_reason=end.raw if end else None,
+            reasoning=None if self.reasoning is None else "".join(self.reasoning),
             complete=end is not None,
+            tool_calls=list(self.tools),
+            reasoning_details=list(self.details),
         )
 
 

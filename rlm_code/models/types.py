@@ -4,11 +4,18 @@ A call goes down as a `ChatRequest` and comes back as a `Response` (whole calls)
 stream of typed events (streamed calls):
 
 - `TextDelta(text)`: a piece of the reply's text.
+- `ReasoningDelta(text)`: a piece of the model's reasoning ("thinking"), kept apart from text.
+- `ToolCallDelta(index, id, name, arguments_fragment)`: a piece of the `index`-th tool call as
+  it arrives (`id` and `name` on its first piece at least; the fragments join to
+  `arguments_json`). `ToolCallDone(tool_call)` follows once that call is whole and parsed.
 - `UsageReport(usage)`: token counts so far. Later reports refine earlier ones bucket by
   bucket (Anthropic sends input tokens first and output tokens last), so a stream stopped
   early still records what was received.
 - `StreamEnd(finish_reason)`: the provider's end marker arrived (`[DONE]`, `message_stop`,
   Ollama's `done`). Adapters yield it; a stream without it was cut off.
+- `ReplayDetail(detail)` (adapter-internal, like `StreamEnd`): provider data the next turn must
+  send back (an Anthropic thinking block with its signature, ...); it ends up in
+  `Response.reasoning_details` and so in `Response.message`.
 - `Finished(response)`: the last event a `ResponseStream` hands to the caller, carrying the
   whole `Response` built from the events before it.
 
@@ -23,7 +30,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "user", "assistant")  # roles of the string methods' conversation_history
+MESSAGE_ROLES = ("system", "user", "assistant", "tool")  # roles of `messages=`
 
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "other"]
 FINISH_REASONS: tuple[FinishReason, ...] = (
@@ -36,11 +44,112 @@ FINISH_REASONS: tuple[FinishReason, ...] = (
 
 
 @dataclass(frozen=True, slots=True)
+class TextPart:
+    """A text part of a message's content."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePart:
+    """An image in a message's content: a `https://` URL, or inline bytes from a `data:` URL
+    (`media_type` like `image/png`, `data` the base64 text, checked when the request is built)."""
+
+    url: str | None = None
+    media_type: str | None = None
+    data: str | None = None
+
+
+ContentPart = TextPart | ImagePart
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A tool the model asks to call.
+
+    `arguments_json` is the exact string the model sent; `arguments` is it parsed (always a
+    dict). Where the provider gives no id (Gemini, Ollama) the adapter makes a unique one.
+    `extra` is provider data that must travel back with the call on the next turn (Gemini's
+    thought signature as `{"google": {"thought_signature": ...}}`, the shape Google's own
+    OpenAI-compatible endpoint uses); None for most providers.
+    """
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    arguments_json: str
+    extra: dict[str, Any] | None = None
+
+    def to_message(self) -> dict[str, Any]:
+        """The OpenAI chat-style `tool_calls` entry for this call."""
+        entry: dict[str, Any] = {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments_json},
+        }
+        if self.extra:
+            entry["extra_content"] = self.extra
+        return entry
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
-    """One chat turn."""
+    """One chat turn, validated (see `prompting.build_chat_request`).
+
+    `content` is the text of the turn (text parts joined); `parts` is set only when the turn
+    has images (then it holds every part in order). An assistant turn may carry
+    `tool_calls`, its `reasoning` text and `reasoning_details` (provider blocks to replay,
+    each a dict with a `type`; an adapter sends back the ones it knows and ignores the rest).
+    A tool turn carries `tool_call_id` and, looked up from the call it answers, `name`.
+    """
 
     role: str
     content: str
+    parts: tuple[ContentPart, ...] | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
+    reasoning: str | None = None
+    reasoning_details: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool the model may call: name, description and JSON schema of its arguments."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseFormat:
+    """Structured output: the reply must be JSON valid against `schema`."""
+
+    name: str
+    schema: dict[str, Any]
+    strict: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningSetting:
+    """How much the model should reason: an `effort` word or a `budget_tokens` count (one)."""
+
+    effort: Literal["low", "medium", "high"] | None = None
+    budget_tokens: int | None = None
+
+    def budget(self, low: int = 1024, medium: int = 4096, high: int = 16384) -> int:
+        """A token budget for APIs that take one: the budget, or the effort as tokens."""
+        if self.budget_tokens is not None:
+            return self.budget_tokens
+        return {"low": low, "medium": medium, "high": high}[self.effort or "medium"]
+
+    def effort_word(self) -> Literal["low", "medium", "high"]:
+        """An effort word for APIs that take one (a budget maps to the nearest word)."""
+        if self.effort is not None:
+            return self.effort
+        budget = self.budget_tokens or 0
+        return "low" if budget <= 2048 else "medium" if budget <= 8192 else "high"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,21 +219,31 @@ class GenerationParams:
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
-    """What an adapter sends: the model, the system prompt apart, then the turns."""
+    """What an adapter sends: the model, the system prompt apart, then the turns, and the
+    optional tools, tool choice, structured output and reasoning settings.
+
+    `tool_choice` is None (the provider's default), "auto", "none", "required" or "tool"
+    (then `forced_tool` names the one tool the model must call)."""
 
     model: str
     messages: tuple[Message, ...]
     system: str | None = None
     params: GenerationParams = field(default_factory=GenerationParams)
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: Literal["auto", "none", "required", "tool"] | None = None
+    forced_tool: str | None = None
+    response_format: ResponseFormat | None = None
+    reasoning: ReasoningSetting | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """One model reply: its text, why it stopped, and what it cost in tokens.
+    """One model reply: its text, tool calls, reasoning, why it stopped, and its usage.
 
     `finish_reason` is normalised (`"stop"`, `"length"`, `"tool_calls"`, `"content_filter"`,
     `"other"`); `raw_finish_reason` is the provider's own word for it. A stream that was cut
-    off or left early has `complete=False`.
+    off or left early has `complete=False`. `reasoning_details` holds the provider blocks the
+    next turn must send back (see `message`).
     """
 
     text: str
@@ -135,11 +254,26 @@ class Response:
     raw_finish_reason: str | None = None
     reasoning: str | None = None
     complete: bool = True
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    reasoning_details: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def message(self) -> dict[str, Any]:
-        """The assistant message to append to `messages` for the next turn."""
-        return {"role": "assistant", "content": self.text}
+        """The assistant message to append to `messages` for the next turn.
+
+        OpenAI chat-style, plus what the provider needs replayed: `tool_calls` (with Gemini's
+        thought signatures in `extra_content`), `reasoning` (the text) and
+        `reasoning_details` (Anthropic thinking blocks with their signatures, a server's
+        `reasoning_content` field, ...). Every adapter reads this shape back, so a tool loop
+        needs no provider-specific code."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.text}
+        if self.tool_calls:
+            message["tool_calls"] = [call.to_message() for call in self.tool_calls]
+        if self.reasoning is not None:
+            message["reasoning"] = self.reasoning
+        if self.reasoning_details:
+            message["reasoning_details"] = [dict(d) for d in self.reasoning_details]
+        return message
 
     def json(self) -> Any:
         """`text` parsed as JSON; `ResponseFormatError` when it is not JSON."""
@@ -159,6 +293,41 @@ class TextDelta:
 
     text: str
     type: Literal["text_delta"] = field(default="text_delta", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """A piece of the model's reasoning text."""
+
+    text: str
+    type: Literal["reasoning_delta"] = field(default="reasoning_delta", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A piece of the `index`-th tool call of the reply, as it arrives."""
+
+    index: int
+    id: str | None
+    name: str | None
+    arguments_fragment: str
+    type: Literal["tool_call_delta"] = field(default="tool_call_delta", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDone:
+    """The `index`-th tool call is whole: its arguments arrived and parsed."""
+
+    tool_call: ToolCall
+    type: Literal["tool_call_done"] = field(default="tool_call_done", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayDetail:
+    """Adapter-internal: a provider block the next turn must send back (not shown to callers)."""
+
+    detail: dict[str, Any]
+    type: Literal["replay_detail"] = field(default="replay_detail", init=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,8 +355,25 @@ class Finished:
     type: Literal["finished"] = field(default="finished", init=False)
 
 
-AdapterEvent = TextDelta | UsageReport | StreamEnd
-StreamEvent = TextDelta | UsageReport | Finished
+AdapterEvent = (
+    TextDelta
+    | ReasoningDelta
+    | ToolCallDelta
+    | ToolCallDone
+    | UsageReport
+    | ReplayDetail
+    | StreamEnd
+)
+StreamEvent = TextDelta | ReasoningDelta | ToolCallDelta | ToolCallDone | UsageReport | Finished
+
+
+def final_finish_reason(normalized: FinishReason | None, has_tool_calls: bool) -> FinishReason:
+    """The reply's finish reason, given the provider's (normalised) one and whether it called
+    tools: Gemini and Ollama say "stop" even when the reply is a tool call, so a reply that
+    carries tool calls and stopped normally finished for `"tool_calls"` on every provider."""
+    if has_tool_calls and normalized in (None, "stop"):
+        return "tool_calls"
+    return normalized or "stop"
 
 
 def normalize_finish_reason(raw: object) -> FinishReason | None:

@@ -71,6 +71,17 @@ Deterministic answers
   ``prompt_eval_count``/``eval_count`` on the ``done: true`` object.
 * Latency: ``latency_ms`` for every request, or the request header ``X-Latency-Ms: N``.
 
+Tool calls, reasoning, structured output
+----------------------------------------
+Every protocol speaks them as its provider does (streamed argument deltas, Anthropic
+``input_json_delta`` and ``signature_delta``, Gemini ``functionCall`` parts, Ollama
+``tool_calls`` and ``thinking``). What the "model" does is deterministic: a queue of
+``ScriptedReply`` (``server.queue_replies([...])``) or documented conventions (a user line
+``call NAME {json}`` calls a tool; tool results are answered ``"Tool result: ..."``; a JSON
+schema gets a valid instance; reasoning is ``"Thinking about: ..."``), see
+``rlm_code.testing.scripted``. ``strict=True`` makes each protocol refuse, with its provider's
+real 400 body, a conversation that forgot a tool result or did not send reasoning back.
+
 Recorded requests
 -----------------
 ``server.requests`` lists what the server received, for assertions, and is bounded so a
@@ -158,6 +169,7 @@ __all__ = [
     "PROTOCOLS",
     "LocalProtocolServer",
     "RecordedRequest",
+    "ScriptedReply",
     "count_tokens",
     "echo_reply",
     "run_local_server",
@@ -167,6 +179,7 @@ _LAZY = {
     "FAULT_MODES": "rlm_code.testing.faults",
     "PROTOCOLS": "rlm_code.testing.state",
     "RecordedRequest": "rlm_code.testing.state",
+    "ScriptedReply": "rlm_code.testing.scripted",
     "LocalProtocolServer": "rlm_code.testing.server",
     "run_local_server": "rlm_code.testing.server",
     "count_tokens": "rlm_code.testing.text",

@@ -423,9 +423,13 @@ class _Routes:
             return await self._error(ex, "not_found", model=chat.model)
         if endpoint in ("count_tokens", "countTokens", "show"):
             return await self._send_info(ex, fmt, chat, endpoint)
+        if self.config.strict and chat.strict_problem is not None:
+            problem = chat.strict_problem
+            return await self._error(ex, problem.kind, message=problem.message, param=problem.param)
         completion = complete(
             chat,
             scripted=self.state.reply_for(chat.model),
+            queued=self.state.next_queued_reply(),
             fault_mode=fault.mode if fault else None,
             min_chunks=int_header(ex.headers, "x-stream-chunks", 0),
         )

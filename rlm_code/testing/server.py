@@ -19,6 +19,7 @@ from typing import ParamSpec
 from aiohttp import web
 
 from rlm_code.testing.app import build_app
+from rlm_code.testing.scripted import ScriptedReply
 from rlm_code.testing.state import (
     DEFAULT_MAX_RECORDED_BODY,
     DEFAULT_MAX_RECORDED_REQUESTS,
@@ -65,6 +66,7 @@ class LocalProtocolServer:
         latency_ms: int = 0,
         models: Iterable[str] | None = None,
         strict_models: bool = False,
+        strict: bool = False,
         allow_remote: bool = False,
         max_recorded_requests: int = DEFAULT_MAX_RECORDED_REQUESTS,
         max_recorded_body: int = DEFAULT_MAX_RECORDED_BODY,
@@ -102,6 +104,7 @@ class LocalProtocolServer:
                 latency_ms=latency_ms,
                 models=DEFAULT_MODELS + tuple(dict.fromkeys(extra)),
                 strict_models=strict_models,
+                strict=strict,
                 max_recorded_requests=max_recorded_requests,
                 max_recorded_body=max_recorded_body,
             )
@@ -185,6 +188,11 @@ class LocalProtocolServer:
     def set_reply(self, model: str, text: str | None) -> None:
         """Answer requests for ``model`` with ``text`` instead of the echo (None: echo again)."""
         self._state.set_reply(model, text)
+
+    def queue_replies(self, replies: Iterable[ScriptedReply]) -> None:
+        """Answer the next chat requests, in order, with these replies (tool calls, reasoning;
+        see `rlm_code.testing.scripted`); the conventions apply again once they are used."""
+        self._state.queue_replies(replies)
 
     # -- lifecycle ------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from rlm_code.testing.faults import parse_fault_mode
 from rlm_code.testing.formats.ollama import ollama_name
+from rlm_code.testing.scripted import ScriptedReply
 
 __all__ = [
     "DEFAULT_MAX_RECORDED_BODY",
@@ -99,6 +100,7 @@ class ServerConfig:
     latency_ms: int = 0
     models: tuple[str, ...] = DEFAULT_MODELS
     strict_models: bool = False
+    strict: bool = False  # answer forgotten tool results / reasoning with the real 400s
     max_recorded_requests: int = DEFAULT_MAX_RECORDED_REQUESTS
     max_recorded_body: int = DEFAULT_MAX_RECORDED_BODY
 
@@ -117,6 +119,7 @@ class ServerState:
     _requests: deque[RecordedRequest] = field(init=False)
     _faults: deque[str | None] = field(default_factory=deque)
     _replies: dict[str, str] = field(default_factory=dict)
+    _queued: deque[ScriptedReply] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
         self._requests = deque(maxlen=self.config.max_recorded_requests)
@@ -158,6 +161,17 @@ class ServerState:
             return [mode or "ok" for mode in self._faults]
 
     # -- scripted replies -----------------------------------------------------------------------
+
+    def queue_replies(self, replies: Iterable[ScriptedReply]) -> None:
+        items = list(replies)
+        if not all(isinstance(item, ScriptedReply) for item in items):
+            raise TypeError("queue_replies takes ScriptedReply objects")
+        with self._lock:
+            self._queued.extend(items)
+
+    def next_queued_reply(self) -> ScriptedReply | None:
+        with self._lock:
+            return self._queued.popleft() if self._queued else None
 
     def set_reply(self, model: str, text: str | None) -> None:
         with self._lock:

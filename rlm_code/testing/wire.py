@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar, Literal, NamedTuple
 
+from rlm_code.testing.scripted import WireToolCall, signature_of
 from rlm_code.testing.text import split_pieces
 
 __all__ = [
@@ -86,6 +87,16 @@ class WireRequest:
     stream: bool = False
     stream_usage: bool = False  # OpenAI ``stream_options.include_usage``
     endpoint: str = "chat"  # Ollama: "chat" or "generate"
+    # Beyond text (see `scripted` for what the "model" does with these):
+    tools: tuple[tuple[str, JsonObject], ...] = ()  # (name, parameters schema) offered
+    tool_choice: str | None = None  # "auto", "none", "required" or "tool" (then forced_tool)
+    forced_tool: str | None = None
+    schema: JsonObject | None = None  # structured output asked for
+    reasoning: bool = False  # reasoning / thinking asked for
+    tool_results: tuple[str, ...] = ()  # the results in the last turn(s), when it holds some
+    # What the real provider would refuse with a 400 in strict mode (forgotten tool results,
+    # reasoning not sent back, a changed signature); answered only when the server is strict.
+    strict_problem: WireError | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,9 @@ class WireReply:
     completion_tokens: int
     truncated: bool = False  # stopped by max_tokens
     usage: bool = True  # False for the ``no_usage`` fault
+    tool_calls: tuple[WireToolCall, ...] = ()
+    reasoning: str | None = None
+    reasoning_tokens: int = 0  # part of completion_tokens
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:24])
     created: float = field(default_factory=time.time)
 
@@ -109,6 +123,22 @@ class WireReply:
     def pieces(self) -> list[str]:
         """The reply's stream pieces (`split_pieces`), split once per reply."""
         return split_pieces(self.text)
+
+    @cached_property
+    def reasoning_pieces(self) -> list[str]:
+        """The reasoning's stream pieces (none without reasoning)."""
+        return split_pieces(self.reasoning) if self.reasoning else []
+
+    @property
+    def signature(self) -> str:
+        """The signature of this reply's reasoning (`scripted.signature_of`)."""
+        return signature_of(self.reasoning or "")
+
+    @staticmethod
+    def argument_pieces(call: WireToolCall) -> list[str]:
+        """A tool call's argument text in the pieces a stream sends (at least one)."""
+        pieces = split_pieces(call.arguments_json)
+        return pieces if "".join(pieces) == call.arguments_json else [call.arguments_json]
 
 
 @dataclass(frozen=True)

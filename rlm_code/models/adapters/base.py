@@ -30,7 +30,9 @@ from rlm_code.models.types import (
     ChatRequest,
     GenerationParams,
     Response,
+    ToolCall,
     Usage,
+    final_finish_reason,
     normalize_finish_reason,
 )
 
@@ -102,17 +104,30 @@ class Adapter(ABC):
         """Async twin of `stream`."""
 
     def reply(
-        self, request: ChatRequest, text: str, usage: Usage, raw_finish_reason: object = None
+        self,
+        request: ChatRequest,
+        text: str,
+        usage: Usage,
+        raw_finish_reason: object = None,
+        *,
+        tool_calls: list[ToolCall] | None = None,
+        reasoning: str | None = None,
+        reasoning_details: list[dict[str, Any]] | None = None,
     ) -> Response:
-        """A whole-call `Response` for this connection, with the finish reason normalised."""
+        """A whole-call `Response` for this connection, with the finish reason normalised
+        (`final_finish_reason`: a reply with tool calls finished for "tool_calls")."""
         raw = raw_finish_reason if isinstance(raw_finish_reason, str) else None
+        calls = tool_calls or []
         return Response(
             text=text,
             usage=usage,
-            finish_reason=normalize_finish_reason(raw) or "stop",
+            finish_reason=final_finish_reason(normalize_finish_reason(raw), bool(calls)),
             provider=self.endpoint.provider_id,
             model=request.model,
             raw_finish_reason=raw,
+            reasoning=reasoning,
+            tool_calls=calls,
+            reasoning_details=reasoning_details or [],
         )
 
     def list_models(self) -> list[str]:

@@ -50,11 +50,11 @@ from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
 from typing import IO, Any
 
 from rlm_code.core.exceptions import (
-    InvalidInputError,
     ModelError,
     ProviderConnectionError,
     ProviderError,
     ResponseFormatError,
+    UnsupportedParameterError,
 )
 from rlm_code.models.adapters._lines import loads, too_large
 from rlm_code.models.adapters._sdk import ErrorMapper
@@ -277,11 +277,17 @@ class OpenCodeCLIAdapter(Adapter):
                 ("max_tokens", p.max_tokens),
                 ("temperature", p.temperature),
                 ("stop", p.stop),
+                ("tools", request.tools or None),
+                ("tool_choice", request.tool_choice),
+                ("response_format", request.response_format),
+                ("reasoning", request.reasoning),
+                ("images", any(m.parts for m in request.messages) or None),
+                ("tool turns", any(m.role == "tool" for m in request.messages) or None),
             )
             if value is not None
         ]
         if unsupported:
-            raise InvalidInputError(
+            raise UnsupportedParameterError(
                 f"the opencode CLI cannot apply {', '.join(unsupported)}; drop them, or set "
                 "OPENCODE_API_KEY to use the HTTP API, which can",
                 provider=self.endpoint.provider_id,
@@ -378,7 +384,7 @@ class OpenCodeCLIAdapter(Adapter):
                 text.append(event.text)
             elif isinstance(event, UsageReport):
                 usage = usage.merged(event.usage)
-            else:
+            elif isinstance(event, StreamEnd):
                 raw = event.raw
         return self.reply(request, "".join(text), usage, raw)
 
