@@ -18,7 +18,7 @@ SNAPSHOT_KEYS = ("total_calls", "prompt_tokens", "completion_tokens", "unknown_u
 _DELTA_ALWAYS = ("total_calls", "prompt_tokens", "completion_tokens")
 
 
-BUCKETS = ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+BUCKETS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 
 
 class _LastCall(NamedTuple):
@@ -42,9 +42,12 @@ class _LastCall(NamedTuple):
             "provider": self.provider,
             "prompt_tokens": prompt,
             "completion_tokens": completion,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": completion,
             "cache_read_tokens": usage.cache_read_tokens,
             "cache_write_tokens": usage.cache_write_tokens,
             "reasoning_tokens": usage.reasoning_tokens,
+            "total_tokens": usage.total_tokens,
             "usage_known": prompt is not None and completion is not None,
             "finish_reason": self.finish_reason,
             "streamed": self.streamed,
@@ -67,8 +70,9 @@ class UsageTracker:
     """Accumulates calls and tokens per model; safe to share between threads.
 
     `prompt_tokens` is every prompt token (`Usage.prompt_tokens`: input plus cache reads and
-    writes), `completion_tokens` every generated one; the cache and reasoning buckets are
-    shown beside them. A call that lacks either count is an `unknown_usage_calls` call and
+    writes), `completion_tokens` (also shown as `output_tokens`) every generated one; the
+    buckets of `Usage` (`input_tokens` without the cache, cache reads and writes, reasoning)
+    are shown beside them, so `prompt_tokens = input + cache reads + cache writes`. A call that lacks either count is an `unknown_usage_calls` call and
     adds only what it did report: a missing count is unknown, never 0.
     """
 
@@ -110,6 +114,7 @@ class UsageTracker:
                 if not known:
                     counters["unknown_usage_calls"] += 1
             for name, value in (
+                ("input_tokens", usage.input_tokens),
                 ("cache_read_tokens", usage.cache_read_tokens),
                 ("cache_write_tokens", usage.cache_write_tokens),
                 ("reasoning_tokens", usage.reasoning_tokens),
@@ -135,11 +140,13 @@ class UsageTracker:
         with self._lock:
             totals: dict[str, Any] = dict(self._totals)
             totals.update(self._buckets)
+            totals["output_tokens"] = totals["completion_tokens"]
             totals["total_tokens"] = totals["prompt_tokens"] + totals["completion_tokens"]
             totals["failed_calls"] = self._failed
             by_model: dict[str, Any] = {}
             for key, entry in self._by_model.items():
                 item: dict[str, Any] = dict(entry)
+                item["output_tokens"] = entry["completion_tokens"]
                 item["total_tokens"] = entry["prompt_tokens"] + entry["completion_tokens"]
                 by_model[key] = item
             last = self._last_call
