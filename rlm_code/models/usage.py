@@ -72,8 +72,9 @@ class UsageTracker:
     `prompt_tokens` is every prompt token (`Usage.prompt_tokens`: input plus cache reads and
     writes), `completion_tokens` (also shown as `output_tokens`) every generated one; the
     buckets of `Usage` (`input_tokens` without the cache, cache reads and writes, reasoning)
-    are shown beside them, so `prompt_tokens = input + cache reads + cache writes`. A call that lacks either count is an `unknown_usage_calls` call and
-    adds only what it did report: a missing count is unknown, never 0.
+    are shown beside them, so `prompt_tokens = input + cache reads + cache writes`. A call that
+    lacks either count is an `unknown_usage_calls` call and adds only what it did report: a
+    missing count is unknown, never 0.
     """
 
     def __init__(self) -> None:
