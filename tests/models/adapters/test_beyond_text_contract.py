@@ -1,0 +1,266 @@
+"""Beyond text, the same on all five adapters: tool calls, reasoning, structured output, images
+and finish reasons, plain and streamed, sync and async, through the real connector and the
+local protocol server (openai, anthropic and gemini through their official SDKs).
+
+Each wire format's own details (its parsers at every chunk boundary, its strict-mode error
+bodies) are tested beside its adapter; this suite checks what a caller relies on whatever the
+provider: the same `Response` from every mode, and a tool loop that needs no provider code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import jsonschema
+import pytest
+
+from rlm_code import Response
+from rlm_code.core.exceptions import ModelError
+from rlm_code.models.llm_connector import LLMConnector
+from rlm_code.testing import LocalProtocolServer, ScriptedReply
+
+from .conftest import TARGET_IDS, TARGETS, Connect, Target, chat_requests
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:Inheritance class AiohttpClientSession:DeprecationWarning"),
+]
+
+MODES = ("complete", "stream", "acomplete", "astream")
+# Providers that give their tool calls no id: the adapter makes one (unique, not compared).
+NO_CALL_IDS = {"gemini", "ollama"}
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+
+TOOLS = [
+    {
+        "name": "read_file",
+        "description": "Read a text file.",
+        "parameters": {
+            "type": "object",
+            "properties": {"path": {"type": "string"}},
+            "required": ["path"],
+        },
+    },
+    {
+        "name": "evaluate",
+        "description": "Evaluate arithmetic.",
+        "parameters": {
+            "type": "object",
+            "properties": {"expression": {"type": "string"}},
+            "required": ["expression"],
+        },
+    },
+]
+# Escaped quotes, a backslash, a newline and multi-byte UTF-8 (2, 3 and 4 bytes) in one call.
+ARGUMENTS = {"path": 'dir/naïve "quoted" \\ file\n€ 🚀.txt'}
+
+
+@pytest.fixture(scope="module")
+def server() -> Any:
+    with LocalProtocolServer(strict=True) as running:
+        yield running
+
+
+def call(connector: LLMConnector, mode: str, prompt: str | None = None, **options: Any) -> Response:
+    """One `Response` in `mode`; streams are read to the end (events checked on the way)."""
+    if mode == "complete":
+        return connector.complete(prompt, **options)
+    if mode == "acomplete":
+        return asyncio.run(connector.acomplete(prompt, **options))
+    if mode == "stream":
+        with connector.stream(prompt, **options) as stream:
+            events = list(stream)
+        return _checked(events, stream.response)
+
+    async def collect() -> Response:
+        async with connector.astream(prompt, **options) as stream:
+            events = [event async for event in stream]
+        return _checked(events, stream.response)
+
+    return asyncio.run(collect())
+
+
+def _checked(events: list[Any], response: Response) -> Response:
+    """The stream's events agree with its final `Response`."""
+    assert events[-1].type == "finished" and events[-1].response == response
+    text = "".join(e.text for e in events if e.type == "text_delta")
+    assert text == response.text
+    reasoning = "".join(e.text for e in events if e.type == "reasoning_delta")
+    assert reasoning == (response.reasoning or "")
+    done = [e.tool_call for e in events if e.type == "tool_call_done"]
+    assert done == response.tool_calls
+    for tool_call in done:  # the deltas of each call join to its exact arguments
+        index = done.index(tool_call)
+        fragments = [
+            e.arguments_fragment for e in events if e.type == "tool_call_delta" and e.index == index
+        ]
+        assert "".join(fragments) == tool_call.arguments_json
+    return response
+
+
+def comparable(response: Response, adapter: str) -> Response:
+    """`response` with the ids a provider did not give blanked (they are made per reply)."""
+    if adapter not in NO_CALL_IDS:
+        return response
+    from dataclasses import replace
+
+    calls = [replace(c, id="") for c in response.tool_calls]
+    return replace(response, tool_calls=calls)
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=TARGET_IDS)
+def test_a_scripted_tool_call_round_trips_the_same_in_every_mode(
+    target: Target, server: LocalProtocolServer, connect: Connect
+) -> None:
+    connector = connect(target, server)
+    responses = []
+    for mode in MODES:
+        server.queue_replies([ScriptedReply(tool_calls=[("read_file", ARGUMENTS)])])
+        response = call(connector, mode, "read it", tools=TOOLS)
+        [tool_call] = response.tool_calls
+        assert tool_call.name == "read_file"
+        assert tool_call.arguments == ARGUMENTS
+        assert tool_call.arguments_json == json.dumps(ARGUMENTS, ensure_ascii=False)
+        assert tool_call.id
+        assert response.finish_reason == "tool_calls"
+        assert response.usage.output_tokens is not None
+        responses.append(comparable(response, target.adapter))
+    assert all(r == responses[0] for r in responses[1:]), "streamed and plain replies differ"
+    ids = set()
+    for mode in ("complete", "stream"):
+        server.queue_replies([ScriptedReply(tool_calls=[("read_file", {"path": "a"})] * 2)])
+        ids |= {c.id for c in call(connector, mode, "x", tools=TOOLS).tool_calls}
+    assert len(ids) == 4, "tool call ids must be unique"
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("target", TARGETS, ids=TARGET_IDS)
+def test_a_three_turn_tool_loop_with_reasoning_passes_strict_servers(
+    target: Target, mode: str, server: LocalProtocolServer, connect: Connect
+) -> None:
+    """The caller appends `resp.message` and the tool results and nothing provider-specific;
+    the strict server refuses any conversation that dropped reasoning or a tool result."""
+    connector = connect(target, server)
+    messages: list[dict[str, Any]] = []
+    tools_run = []
+    for question in (
+        'call read_file {"path": "notes.txt"}',
+        'call evaluate {"expression": "6*7"}',
+        "thanks",
+    ):
+        messages.append({"role": "user", "content": question})
+        for _ in range(3):
+            response = call(connector, mode, messages=messages, tools=TOOLS, reasoning="low")
+            assert response.reasoning, "reasoning was asked for and the server sends it"
+            messages.append(response.message)
+            if not response.tool_calls:
+                break
+            for tool_call in response.tool_calls:
+                tools_run.append((tool_call.name, tool_call.arguments))
+                result = f"result of {tool_call.name}"
+                messages.append({"role": "tool", "tool_call_id": tool_call.id, "content": result})
+    assert tools_run == [("read_file", {"path": "notes.txt"}), ("evaluate", {"expression": "6*7"})]
+    final = messages[-1]
+    assert final["role"] == "assistant" and not final.get("tool_calls")
+    assert [m["content"] for m in messages if m["role"] == "assistant" and m["content"]][:1] == [
+        "Tool result: result of read_file"
+    ]
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string"},
+        "count": {"type": "integer"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "done": {"type": "boolean"},
+    },
+    "required": ["title", "count", "tags", "done"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("target", TARGETS, ids=TARGET_IDS)
+def test_a_json_schema_reply_validates(
+    target: Target, mode: str, server: LocalProtocolServer, connect: Connect
+) -> None:
+    connector = connect(target, server)
+    response = call(connector, mode, "describe it", response_format=SCHEMA)
+    jsonschema.validate(response.json(), SCHEMA)
+    assert response.tool_calls == [], "structured output is the reply text, not a tool call"
+    body = chat_requests(target, server)[-1].json
+    assert body is not None and json.dumps(SCHEMA["properties"]) in json.dumps(body)
+
+
+def image_of(adapter: str, body: dict[str, Any]) -> Any:
+    """The image of the last user turn, in the provider's own shape."""
+    if adapter == "anthropic":
+        return [b for b in body["messages"][-1]["content"] if b["type"] == "image"][0]["source"]
+    if adapter == "gemini":
+        return [p for p in body["contents"][-1]["parts"] if "inlineData" in p][0]["inlineData"]
+    if adapter == "ollama":
+        return body["messages"][-1]["images"]
+    parts = body["messages"][-1]["content"]
+    return [p for p in parts if p["type"] == "image_url"][0]["image_url"]["url"]
+
+
+NATIVE_IMAGE = {
+    "openai": f"data:image/png;base64,{PNG}",
+    "openai_compatible": f"data:image/png;base64,{PNG}",
+    "anthropic": {"type": "base64", "media_type": "image/png", "data": PNG},
+    "gemini": {"mimeType": "image/png", "data": PNG},
+    "ollama": [PNG],
+}
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=TARGET_IDS)
+def test_an_image_reaches_each_provider_in_its_native_shape(
+    target: Target, server: LocalProtocolServer, connect: Connect
+) -> None:
+    connector = connect(target, server)
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "what is this"},
+                {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
+            ],
+        }
+    ]
+    for mode in ("complete", "stream"):
+        response = call(connector, mode, messages=messages)
+        assert response.text == "Echo: what is this"
+        body = chat_requests(target, server)[-1].json
+        assert body is not None
+        assert image_of(target.adapter, body) == NATIVE_IMAGE[target.adapter]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("target", TARGETS, ids=TARGET_IDS)
+def test_max_tokens_cutting_a_reply_is_length(
+    target: Target, mode: str, server: LocalProtocolServer, connect: Connect
+) -> None:
+    connector = connect(target, server)
+    response = call(connector, mode, "one two three four five six", max_tokens=2)
+    assert response.finish_reason == "length"
+    assert response.text == "Echo: one"
+    assert connector.get_usage_summary()["last_call"]["finish_reason"] == "length"
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=TARGET_IDS)
+def test_required_tool_choice_makes_a_call_or_is_refused_before_io(
+    target: Target, server: LocalProtocolServer, connect: Connect
+) -> None:
+    """A setting is honoured or refused with a typed error before any request; never dropped."""
+    connector = connect(target, server)
+    before = len(chat_requests(target, server))
+    try:
+        response = connector.complete("go", tools=TOOLS, tool_choice={"name": "evaluate"})
+    except ModelError as exc:
+        assert type(exc).__name__ == "UnsupportedParameterError"
+        assert len(chat_requests(target, server)) == before
+        return
+    assert [c.name for c in response.tool_calls] == ["evaluate"]
