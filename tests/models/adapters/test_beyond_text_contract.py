@@ -31,7 +31,10 @@ pytestmark = [
 MODES = ("complete", "stream", "acomplete", "astream")
 # Providers that give their tool calls no id: the adapter makes one (unique, not compared).
 NO_CALL_IDS = {"gemini", "ollama"}
-PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+PNG = (  # a 1x1 PNG
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQ"
+    "AAAABJRU5ErkJggg=="
+)
 
 TOOLS = [
     {
@@ -198,13 +201,13 @@ def test_a_json_schema_reply_validates(
 def image_of(adapter: str, body: dict[str, Any]) -> Any:
     """The image of the last user turn, in the provider's own shape."""
     if adapter == "anthropic":
-        return [b for b in body["messages"][-1]["content"] if b["type"] == "image"][0]["source"]
+        return next(b for b in body["messages"][-1]["content"] if b["type"] == "image")["source"]
     if adapter == "gemini":
-        return [p for p in body["contents"][-1]["parts"] if "inlineData" in p][0]["inlineData"]
+        return next(p for p in body["contents"][-1]["parts"] if "inlineData" in p)["inlineData"]
     if adapter == "ollama":
         return body["messages"][-1]["images"]
     parts = body["messages"][-1]["content"]
-    return [p for p in parts if p["type"] == "image_url"][0]["image_url"]["url"]
+    return next(p for p in parts if p["type"] == "image_url")["image_url"]["url"]
 
 
 NATIVE_IMAGE = {
