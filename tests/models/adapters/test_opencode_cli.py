@@ -294,6 +294,36 @@ def test_parameters_the_cli_cannot_apply_are_refused(connector, fake_opencode, p
     assert runs(fake_opencode) == []  # refused before the CLI was started
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"tools": [{"name": "f"}]},
+        {"response_format": {"type": "object"}},
+        {"reasoning": "low"},
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}
+                    ],
+                }
+            ]
+        },
+    ],
+    ids=["tools", "response_format", "reasoning", "images"],
+)
+def test_beyond_text_settings_the_cli_cannot_carry_are_refused(connector, fake_opencode, options):
+    from rlm_code.core.exceptions import UnsupportedParameterError
+
+    prompt = None if "messages" in options else "hello"
+    with pytest.raises(UnsupportedParameterError, match="OPENCODE_API_KEY"):
+        connector.complete(prompt, **options)
+    with pytest.raises(UnsupportedParameterError):
+        list(connector.stream(prompt, **options))
+    assert runs(fake_opencode) == []  # refused before the CLI was started
+
+
 @pytest.mark.parametrize("mode", ["generate", "agenerate", "stream", "astream"])
 def test_a_line_over_the_limit_is_a_typed_error(connector, fake_opencode, monkeypatch, mode):
     """A 17 MiB output line (over the 16 MiB line limit): `ResponseFormatError`, not the raw
