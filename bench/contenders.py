@@ -8,7 +8,8 @@ package that failed to install, a feature the old release lacks). Each contender
 it needs, builds its client once, checks one answer for correctness, warms up, and then times
 `N` operations with `time.perf_counter`. An operation is one call (`seq`, `sdk_*`), one whole
 200-chunk stream (`stream`, `*_stream`), one batch of 64 concurrent calls (`async`) or one
-stream carrying a single 40 MB / 15 MB SSE line (`line40`, `line15`, in `long_line.py`).
+stream carrying a single 40 MB / 15 MB SSE line (`line40`, `line15`, in `long_line.py`), or one
+reply carrying a tool call, whole or streamed (`tools_seq`, `tools_stream`, in `tool_call.py`).
 
 Module level is standard library only: the same file runs in the rlm-code 0.1.13 virtual
 environment (contender `rlm013`), where this project's packages must not be importable.
@@ -31,6 +32,7 @@ from typing import Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fixtures
 import long_line
+import tool_call
 
 PROMPT = fixtures.PROMPT
 REPLY = fixtures.REPLY
@@ -58,9 +60,9 @@ def _need(module: str, why: str | None = None) -> None:
         raise Skip(why or f"module {module} is not installed / not written yet")
 
 
-def _check(got: object, want: str, who: str) -> None:
+def _check(got: object, want: object, who: str) -> None:
     if got != want:
-        raise RuntimeError(f"{who} returned {str(got)[:120]!r}, expected {want[:60]!r}...")
+        raise RuntimeError(f"{who} returned {str(got)[:120]!r}, expected {str(want)[:60]!r}...")
 
 
 def _base(port: int) -> str:
@@ -640,6 +642,7 @@ SYNC_CASES: dict[str, dict[str, Callable[[int], Op]]] = {
     "sdk_gemini_stream": _sdk_case("gemini", True),
     "ollama": {"httpx": ollama_httpx, "ours": ollama_ours},
     **long_line.cases(),
+    **tool_call.cases(),
 }
 ASYNC_CASES: dict[str, dict[str, Callable[[int], Any]]] = {
     "async": {
@@ -654,10 +657,13 @@ ASYNC_CASES: dict[str, dict[str, Callable[[int], Any]]] = {
 MEMORY_CASES = {"httpx": seq_httpx, "httpx2": seq_httpx2, "ours": seq_ours}
 
 
-def _expected(case: str) -> str | None:
-    """The text a case's operation returns; None when its operations check themselves."""
+def _expected(case: str) -> object:
+    """What a case's operation returns (the text, or for the tool-call cases the finish
+    reason, tool name and parsed arguments); None when its operations check themselves."""
     if case in fixtures.LONG_LINES:
         return None
+    if case in tool_call.PREFIXES:
+        return tool_call.EXPECTED
     return STREAM_TEXT if "stream" in case else REPLY
 
 

@@ -16,6 +16,8 @@ server side costs the same for every contender and is as cheap as it gets:
 | GET  /api/tags, POST /api/chat                        | Ollama model list, chat answer      |
 | POST /stream/api/chat                                 | Ollama NDJSON, 200 lines + done     |
 | POST /line40/v1/chat/completions (and /line15/...)    | SSE: one 40 MB (15 MB) content line |
+| POST /tools/v1/chat/completions                       | `chat.completion` with a tool call  |
+| POST /toolstream/v1/chat/completions                  | SSE: the same tool call, streamed   |
 | GET  [/PREFIX]/v1/models                              | OpenAI model list (connect check)   |
 
 A POST to a static file is answered 405 by nginx's static module; `error_page 405 =200 $uri`
@@ -345,7 +347,7 @@ http {{
             default_type application/x-ndjson;
             alias {dir}/www/ollama_stream.ndjson;
         }}
-        location / {{
+{tool_locations}        location / {{
             return 404;
         }}
     }}
@@ -354,6 +356,8 @@ http {{
 
 
 def write(directory: Path, port: int) -> None:
+    import tool_call  # here, not at the top: it reads this module's constants when imported
+
     www = directory / "www"
     www.mkdir(parents=True, exist_ok=True)
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
@@ -366,6 +370,7 @@ def write(directory: Path, port: int) -> None:
     }
     for name, size in LONG_LINES.items():
         files[f"{name}.sse"] = long_line_stream(size)
+    files.update(tool_call.files())
     for name, body in files.items():
         (www / name).write_text(body, encoding="utf-8")
     conf = NGINX_CONF.format(
@@ -377,6 +382,7 @@ def write(directory: Path, port: int) -> None:
         gemini_json=_inline(gemini_response()),
         ollama_tags=_inline(ollama_tags()),
         ollama_chat=_inline(ollama_chat()),
+        tool_locations=tool_call.NGINX_LOCATIONS.format(dir=directory),
     )
     (directory / "nginx.conf").write_text(conf, encoding="utf-8")
     # nginx's worker runs as an unprivileged user when the master is root: let it read.

@@ -141,6 +141,42 @@ def build_cases(quick: bool) -> list[Case]:
             target=1.3,
         ),
         Case(
+            "tools_seq",
+            "9. A whole reply carrying one tool call (openai-compatible path)",
+            "call",
+            "httpx2",
+            [
+                Contender(
+                    "httpx2",
+                    "bare `httpx2.Client` POST + `json.loads` of body and arguments (baseline)",
+                ),
+                Contender("httpx", "bare `httpx.Client`, the same"),
+                Contender("ours", "ours: `complete(tools=[...])`, `tool_calls[0].arguments`"),
+                Contender("openai", "`openai` SDK directly, `json.loads(arguments)`"),
+            ],
+            n=n(2000),
+            warmup=100,
+            target=1.15,
+        ),
+        Case(
+            "tools_stream",
+            "9. The same tool call streamed (20 argument fragments)",
+            "stream",
+            "httpx2",
+            [
+                Contender(
+                    "httpx2",
+                    "bare `httpx2` `iter_lines`, fragments joined, `json.loads` (baseline)",
+                ),
+                Contender("httpx", "bare `httpx`, the same"),
+                Contender("ours", "ours: `stream(tools=[...])` to the end, `.response.tool_calls`"),
+                Contender("openai", "`openai` SDK, `stream=True`, fragments joined", n=n(200)),
+            ],
+            n=n(1000),
+            warmup=50,
+            target=1.3,
+        ),
+        Case(
             "async",
             "3. 64 concurrent async calls (`asyncio.gather`)",
             "batch of 64",
@@ -779,8 +815,9 @@ def main() -> None:
         "--only",
         default=os.environ.get("BENCH_ONLY", ""),
         help=(
-            "comma-separated case keys (seq, stream, async, sdk_openai, ..., line40, line15, "
-            "ollama, cold, startup, discover, memory); default $BENCH_ONLY, else every case"
+            "comma-separated case keys (seq, stream, tools_seq, tools_stream, async, sdk_openai, "
+            "..., line40, line15, ollama, cold, startup, discover, memory); default $BENCH_ONLY, "
+            "else every case"
         ),
     )
     parser.add_argument("--no-write", action="store_true", help="do not touch BENCHMARKS.md")
