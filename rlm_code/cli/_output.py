@@ -174,3 +174,75 @@ def unknown_name_message(
     if matches:
         return f"unknown {kind} {name!r}; did you mean: {', '.join(matches)}?"
     return f"unknown {kind} {name!r}; known {kind}s: {', '.join(fallback)}"
+
+
+# -- a reply's reasoning and tool calls, shown apart from its text ------------------------------
+
+REASONING_PREFIX = "thinking: "
+_REASONING_INDENT = " " * len(REASONING_PREFIX)
+
+
+class ReasoningWriter:
+    """Writes a model's streamed reasoning apart from its answer (used by `ask` and the shell).
+
+    Why a class: reasoning arrives in pieces, interleaved with nothing else but followed by the
+    answer, so the block needs state: its first line is prefixed `thinking: `, later lines are
+    indented under it, trailing newlines are held back (a block never ends on an empty line),
+    and `end()` closes the block with one newline before the answer starts. Each piece is dim
+    on its own (`style` resets after it), so Ctrl-C mid-block never leaves the terminal dim.
+    The text is the provider's: it goes through the terminal filter first, with state kept
+    across pieces like the answer's.
+    """
+
+    __slots__ = ("_clean", "_held", "_open", "color", "stream")
+
+    def __init__(self, stream: TextIO, *, color: bool) -> None:
+        from rlm_code.cli.sanitize import TerminalSanitizer
+
+        self.stream = stream
+        self.color = color
+        self._clean = TerminalSanitizer()
+        self._open = False
+        self._held = 0  # newlines seen at the end of the text so far, not yet written
+
+    @property
+    def started(self) -> bool:
+        """Whether a block is open (some reasoning was written and `end()` not called since)."""
+        return self._open
+
+    def feed(self, text: str) -> None:
+        piece = self._clean.feed(text)
+        if not self._open:
+            piece = piece.lstrip("\n")
+        if not piece:
+            return
+        body = piece.rstrip("\n")
+        held, self._held = self._held, len(piece) - len(body)
+        if not body:  # only newlines: hold them until text follows
+            self._held += held
+            return
+        body = "\n" * held + body
+        if not self._open:
+            body = REASONING_PREFIX + body
+            self._open = True
+        self.stream.write(
+            style(body.replace("\n", "\n" + _REASONING_INDENT), "dim", color=self.color)
+        )
+        self.stream.flush()
+
+    def end(self) -> None:
+        """Close the block (a newline) if one is open; the next reasoning starts a new one."""
+        self._clean.flush()
+        self._held = 0
+        if self._open:
+            self._open = False
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def tool_call_line(name: str, arguments_json: str, limit: int = 200) -> str:
+    """One line for a tool call a model asked for: `tool call: NAME {args}`, filtered for the
+    terminal and shortened to `limit` characters (arguments can be a whole file)."""
+    args = strip_controls_one_line(arguments_json) or "{}"
+    line = f"tool call: {strip_controls_one_line(name)} {args}"
+    return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -310,6 +310,21 @@ def cmd_system(shell: Shell, rest: str) -> None:
     shell.say("system prompt set (sent with every message from now on)")
 
 
+def cmd_reasoning(shell: Shell, rest: str) -> None:
+    """Show or hide the model's reasoning (display only: what is asked of the model and what
+    the conversation keeps do not change)."""
+    word = rest.strip().lower()
+    if word in ("on", "off"):
+        shell.show_reasoning = word == "on"
+    elif word:
+        shell.error(f"unknown setting {rest.strip()!r}; use /reasoning on or /reasoning off")
+        return
+    if shell.show_reasoning:
+        shell.say("reasoning: on (shown dimmed before the answer, when the model sends it)")
+    else:
+        shell.say("reasoning: off (hidden; the model may still reason)")
+
+
 # -- shell --------------------------------------------------------------------------------------
 
 
@@ -352,6 +367,9 @@ COMMANDS: dict[str, Command] = {
     "/clear": Command("/clear", "forget the conversation (keeps the system prompt)", cmd_clear),
     "/system": Command(
         "/system [text|--clear]", "show, set or clear the system prompt", cmd_system
+    ),
+    "/reasoning": Command(
+        "/reasoning [on|off]", "show or hide the model's reasoning (default on)", cmd_reasoning
     ),
     "/help": Command("/help", "this help", cmd_help),
     "/exit": _EXIT,

@@ -50,7 +50,7 @@ def history_path() -> str:
 
 
 class Completer:
-    """Completes slash commands, provider ids/aliases and model names.
+    """Completes slash commands, provider ids/aliases, model names and `/reasoning on|off`.
 
     `providers()` and `models(provider)` are called lazily (on the first Tab), so building the
     completer costs nothing at start-up.
@@ -89,6 +89,8 @@ class Completer:
                 options = list(self.models(args[0]))
         elif command == "/models" and not args:
             options = [*self.model_filters, *self.providers()]
+        elif command == "/reasoning" and not args:
+            options = ["on", "off"]
         return sorted({o for o in options if o.startswith(text)})
 
     def complete(self, text: str, state: int) -> str | None:

@@ -1,8 +1,9 @@
 """The interactive shell: `rlm-code` with no command.
 
 Type text to chat with the connected model (the reply streams as it arrives and the whole
-conversation is sent each turn); type `/help` for the slash commands (`/connect`, `/models`,
-`/usage`, ...). Tab completes commands, provider names and model names; history is kept
+conversation is sent each turn; the model's reasoning, if it sends any, is shown dimmed before
+the answer, see `chat` and `/reasoning`); type `/help` for the slash commands (`/connect`,
+`/models`, `/usage`, ...). Tab completes commands, provider names and model names; history is kept
 across sessions in `<user config dir>/history` (see `line_editor` and `history` for what is
 kept: keys and URL credentials never are).
 
@@ -36,13 +37,12 @@ import os
 import sys
 
 from rlm_code.cli.shell.line_editor import Completer, LineEditor
-from rlm_code.cli.shell.names import COMMAND_NAMES, INTERRUPTED_MARK
+from rlm_code.cli.shell.names import COMMAND_NAMES
 from rlm_code.cli.shell.terminal import (
     BOLD_CYAN,
     DIM,
     RED,
     RESET,
-    close_quietly,
     color_ok,
     enable_debug_logging,
     history_entry,
@@ -94,6 +94,7 @@ class Shell:
         self.editor = LineEditor(self.interactive, scrub=history_entry)
         self.history: list[dict[str, str]] = []
         self.system: str | None = None
+        self.show_reasoning = True  # `/reasoning on|off`
         self.link: Link | None = None
         self._term: Terminal | None = None
         self._model_names: ModelNames | None = None
@@ -239,59 +240,10 @@ class Shell:
     # -- chat --------------------------------------------------------------------------------
 
     def chat(self, text: str) -> None:
-        """Send `text` with the conversation so far and stream the reply."""
-        connector = self.connector()
-        if not connector.get_connection_status()["connected"]:
-            self.error("not connected; use /connect <provider> <model>, or /connect to pick one")
-            return
-        stream = connector.stream_response(
-            text,
-            system_prompt=self.system,
-            context={"conversation_history": list(self.history)},
-        )
-        from rlm_code.cli.sanitize import TerminalSanitizer
+        """Send `text` with the conversation so far and stream the reply (`shell.chat`)."""
+        from rlm_code.cli.shell.chat import chat
 
-        parts: list[str] = []
-        interrupted = False
-        failure: Exception | None = None
-        out = self.out
-        clean = TerminalSanitizer()  # the reply is the provider's text: no escapes reach the screen
-        try:
-            for chunk in stream:
-                parts.append(chunk)
-                out.write(clean.feed(chunk))
-                out.flush()
-        except KeyboardInterrupt:
-            interrupted = True
-        except BrokenPipeError:
-            raise  # the reader of our output is gone: `cli.main` ends quietly
-        except Exception as exc:
-            failure = exc
-        finally:
-            close_quietly(stream)
-        reply = "".join(parts)
-        if reply and not reply.endswith("\n"):
-            out.write("\n")
-        out.flush()
-        if failure is not None:
-            self.report(failure)
-            return
-        if interrupted:
-            if reply:
-                self.say("(reply interrupted; the part shown stays in the conversation)", dim=True)
-                self._remember_turn(text, reply.rstrip() + "\n" + INTERRUPTED_MARK)
-            else:
-                self.out.write("\n")
-                self.say("(interrupted before the reply started; nothing was kept)", dim=True)
-            return
-        if not reply:
-            self.say("(the model sent an empty reply; nothing was kept)", dim=True)
-            return
-        self._remember_turn(text, reply)
-
-    def _remember_turn(self, text: str, reply: str) -> None:
-        self.history.append({"role": "user", "content": text})
-        self.history.append({"role": "assistant", "content": reply})
+        chat(self, text)
 
     # -- connection --------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ COMMAND_NAMES = (
     "/disconnect",
     "/clear",
     "/system",
+    "/reasoning",
     "/help",
     "/exit",
     "/quit",

@@ -12,8 +12,11 @@ import sys
 
 TYPE_CHECKING = False  # typing stays out of the start-up path
 if TYPE_CHECKING:
-    from collections.abc import Generator
-    from typing import TextIO
+    from typing import Protocol, TextIO
+
+    class Closable(Protocol):
+        def close(self) -> None: ...
+
 
 BOLD_CYAN = "\x1b[1;36m"
 DIM = "\x1b[2m"
@@ -53,7 +56,7 @@ def isatty(stream: TextIO) -> bool:
         return False
 
 
-def close_quietly(stream: Generator[str, None, None]) -> None:
+def close_quietly(stream: Closable) -> None:
     """Close a reply stream (which records its usage) even if Ctrl-C is pressed again."""
     import contextlib
     import signal
