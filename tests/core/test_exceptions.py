@@ -25,6 +25,7 @@ from rlm_code.core.exceptions import (
     ResponseFormatError,
     RLMCodeError,
     SDKNotInstalledError,
+    UnsupportedParameterError,
 )
 from rlm_code.core.redact import MASK, register_secret
 
@@ -42,6 +43,7 @@ MODEL_ERRORS: list[type[ModelError]] = [
     ModelTimeoutError,
     ProviderError,
     ResponseFormatError,
+    UnsupportedParameterError,
 ]
 ALL_ERRORS: list[type[RLMCodeError]] = [RLMCodeError, ConfigError, ModelError, *MODEL_ERRORS]
 NAMES = [cls.__name__ for cls in MODEL_ERRORS]
