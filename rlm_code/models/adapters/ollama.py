@@ -8,41 +8,35 @@ local models can take long to load. Token counts come from `prompt_eval_count` (
 `eval_count` (output); Ollama leaves `prompt_eval_count` out when the prompt came from its
 cache, and then the input count is unknown (None), never 0. `done_reason` is the finish
 reason. A stream is NDJSON and must end with a `done: true` object.
+
+Tool calls, reasoning (`think` / `thinking`), structured output (`format`) and images are
+mapped in `_ollama_wire`, which also says what is refused before any I/O and why.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import Any
 
-from rlm_code.core.exceptions import ModelNotFoundError, ProviderError, ResponseFormatError
+from rlm_code.core.exceptions import ModelNotFoundError, ResponseFormatError
 from rlm_code.models.adapters._lines import LineSplitter, loads
-from rlm_code.models.adapters.base import add_sampling, as_count, openai_messages
-from rlm_code.models.adapters.errors import error_detail, safe_url
+from rlm_code.models.adapters._ollama_wire import ChatReader, chat_payload, parse_message
+from rlm_code.models.adapters.errors import safe_url
 from rlm_code.models.adapters.http_adapter import HTTPAdapter
 from rlm_code.models.types import (
     AdapterEvent,
     ChatRequest,
+    ReasoningDelta,
     Response,
     StreamEnd,
     TextDelta,
+    ToolCall,
+    ToolCallDone,
     Usage,
     UsageReport,
-    normalize_finish_reason,
 )
 
-
-def chat_payload(request: ChatRequest, stream: bool) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "model": request.model,
-        "messages": openai_messages(request),
-        "stream": stream,
-    }
-    options = add_sampling({}, request.params, "num_predict", "stop")
-    if options:
-        payload["options"] = options
-    return payload
+__all__ = ["NDJSONParser", "OllamaAdapter", "chat_payload", "parse_message"]
 
 
 def resolve_model_name(requested: str, available: list[str]) -> str | None:
@@ -74,48 +68,22 @@ def model_names(data: Any, provider: str) -> list[str]:
     return names
 
 
-def _fail_if_error(data: dict[str, Any], provider: str) -> None:
-    if "error" in data:
-        error = data.get("error")
-        detail = error if isinstance(error, str) else json.dumps(error)
-        raise ProviderError(f"{provider} failed: {error_detail(detail)}", provider=provider)
-
-
-def parse_message(data: Any, provider: str) -> list[AdapterEvent]:
-    """One `/api/chat` object -> its events: the text, and when `done`, the counts and the end."""
-    if not isinstance(data, dict):
-        raise ResponseFormatError(f"{provider} sent a non-object chat answer", provider=provider)
-    _fail_if_error(data, provider)
-    message = data.get("message")
-    text = message.get("content", "") if isinstance(message, dict) else ""
-    if not isinstance(text, str):
-        raise ResponseFormatError(f"{provider} sent non-text content", provider=provider)
-    events: list[AdapterEvent] = [TextDelta(text)] if text else []
-    if data.get("done") is True:
-        usage = Usage(as_count(data.get("prompt_eval_count")), as_count(data.get("eval_count")))
-        if usage.known:
-            events.append(UsageReport(usage))
-        reason = data.get("done_reason")
-        raw = reason if isinstance(reason, str) else None
-        events.append(StreamEnd(normalize_finish_reason(raw), raw))
-    return events
-
-
 class NDJSONParser:
     """An Ollama stream: one JSON object per line, ending with `done: true`."""
 
-    __slots__ = ("_lines", "_provider")
+    __slots__ = ("_lines", "_provider", "_reader")
 
     def __init__(self, provider: str) -> None:
         self._provider = provider
         self._lines = LineSplitter(provider)
+        self._reader = ChatReader(provider)
 
     def _parse(self, lines: list[bytes]) -> list[AdapterEvent]:
         events: list[AdapterEvent] = []
-        provider = self._provider
+        provider, read = self._provider, self._reader.events
         for line in lines:
             if line.strip():
-                events += parse_message(loads(line, provider), provider)
+                events += read(loads(line, provider))
         return events
 
     def feed(self, chunk: bytes) -> list[AdapterEvent]:
@@ -153,19 +121,27 @@ class OllamaAdapter(HTTPAdapter):
         return resolved
 
     def payload(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
-        return chat_payload(request, stream)
+        return chat_payload(request, stream, self.endpoint.provider_id)
 
     def parse_reply(self, request: ChatRequest, data: Any) -> Response:
+        """A whole reply, read by the same `ChatReader` as a stream's lines (so the two agree)."""
         text: list[str] = []
+        reasoning: list[str] | None = None
+        calls: list[ToolCall] = []
         usage, raw = Usage(), None
         for event in parse_message(data, self.endpoint.provider_id):
             if isinstance(event, TextDelta):
                 text.append(event.text)
+            elif isinstance(event, ReasoningDelta):
+                reasoning = [*(reasoning or ()), event.text]
+            elif isinstance(event, ToolCallDone):
+                calls.append(event.tool_call)
             elif isinstance(event, UsageReport):
                 usage = event.usage
             elif isinstance(event, StreamEnd):
                 raw = event.raw
-        return self.reply(request, "".join(text), usage, raw)
+        thought = None if reasoning is None else "".join(reasoning)
+        return self.reply(request, "".join(text), usage, raw, tool_calls=calls, reasoning=thought)
 
     def stream_parser(self) -> NDJSONParser:
         return NDJSONParser(self.endpoint.provider_id)

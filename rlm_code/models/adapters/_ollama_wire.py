@@ -1,0 +1,237 @@
+"""Ollama's `/api/chat` wire format beyond text: the request body and the reply's objects.
+
+Request (`chat_payload`):
+
+- Turns keep OpenAI's roles. Images travel beside the text, as `images: [base64, ...]`
+  (Ollama takes inline data only: an `https://` image URL is refused before any I/O, because
+  we never fetch URLs on the caller's behalf). An assistant turn sends back its `tool_calls`
+  (`{"id", "function": {"name", "arguments": {object}}}`) and its reasoning as `thinking`; a
+  tool turn is `{"role": "tool", "content", "tool_name", "tool_call_id"}` (older servers read
+  `tool_name`, newer ones also `tool_call_id`; Ollama ignores fields it does not know).
+- `tools` in OpenAI's function form. Ollama has no `tool_choice`: "auto" (or none given) lets
+  the model decide, "none" sends no tools, and "required" or a named tool are refused
+  (`UnsupportedParameterError`) rather than silently ignored.
+- `format: <JSON schema>` for structured output.
+- `think` for reasoning. gpt-oss takes a level ("low" / "medium" / "high"; a token budget maps
+  to the nearest level), every other thinking model a boolean: Ollama answers a level sent to
+  them with 400 `think value "low" is not supported for this model`, so they get `true`.
+- `options.temperature`, `options.num_predict`, `options.stop` as before.
+
+Reply (`ChatReader`): each `/api/chat` object (a whole reply, or one NDJSON line of a stream)
+may carry `message.thinking` (reasoning), `message.content` (text) and `message.tool_calls`
+(whole calls, arguments as an object; an `id` on newer servers, else one is made). Arguments
+become `arguments_json` through `canonical_json`, so whole and streamed replies agree. The
+`done: true` object carries `done_reason` and the counts `prompt_eval_count` (input) and
+`eval_count` (output, thinking included; Ollama gives no separate reasoning count).
+A plain text line costs what it did before beyond text: one `len(message)` check.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rlm_code.core.exceptions import ProviderError, ResponseFormatError, UnsupportedParameterError
+from rlm_code.models.adapters._tool_calls import ToolCallAssembler, canonical_json, new_call_id
+from rlm_code.models.adapters.base import add_sampling, as_count
+from rlm_code.models.adapters.errors import error_detail
+from rlm_code.models.types import (
+    AdapterEvent,
+    ChatRequest,
+    ImagePart,
+    Message,
+    ReasoningDelta,
+    StreamEnd,
+    TextDelta,
+    Usage,
+    UsageReport,
+    normalize_finish_reason,
+)
+
+# -- request ------------------------------------------------------------------------------------
+
+
+def takes_think_levels(model: str) -> bool:
+    """Whether the model takes `think` as a level (gpt-oss) rather than a boolean."""
+    return model.rsplit("/", 1)[-1].lower().startswith("gpt-oss")
+
+
+def _turn(message: Message, index: int, provider: str) -> dict[str, Any]:
+    """One turn in Ollama's shape (a plain text turn stays a two-key dict)."""
+    entry: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.parts:
+        images: list[str] = []
+        for part in message.parts:
+            if isinstance(part, ImagePart):
+                if part.data is None:
+                    raise UnsupportedParameterError(
+                        f"{provider} (Ollama) takes images as inline base64 data only, and "
+                        f"turn {index} has an image URL; rlm-code does not fetch URLs, so "
+                        "pass the image as a data:image/...;base64 URL",
+                        provider=provider,
+                    )
+                images.append(part.data)
+        entry["images"] = images
+    if message.tool_calls:
+        entry["tool_calls"] = [
+            {"id": call.id, "function": {"name": call.name, "arguments": call.arguments}}
+            for call in message.tool_calls
+        ]
+    if message.reasoning:
+        entry["thinking"] = message.reasoning
+    if message.role == "tool":
+        entry["tool_name"] = message.name or ""
+        entry["tool_call_id"] = message.tool_call_id or ""
+    return entry
+
+
+def ollama_messages(request: ChatRequest, provider: str) -> list[dict[str, Any]]:
+    """The system prompt first, then every turn in Ollama's shape."""
+    messages = [_turn(m, i, provider) for i, m in enumerate(request.messages)]
+    if request.system:
+        messages.insert(0, {"role": "system", "content": request.system})
+    return messages
+
+
+def _add_beyond_text(payload: dict[str, Any], request: ChatRequest, provider: str) -> None:
+    """Tools, structured output and reasoning under Ollama's names (refusing what it lacks)."""
+    choice = request.tool_choice
+    if choice in ("required", "tool"):
+        what = "'required'" if choice == "required" else f"naming the tool {request.forced_tool!r}"
+        raise UnsupportedParameterError(
+            f"tool_choice {what} is not supported by {provider}: Ollama's /api/chat has no "
+            "tool_choice (the model decides); use 'auto' or 'none'",
+            provider=provider,
+        )
+    if request.tools and choice != "none":
+        payload["tools"] = [
+            {
+                "type": "function",
+                "function": {
+                    "name": tool.name,
+                    "description": tool.description,
+                    "parameters": tool.parameters,
+                },
+            }
+            for tool in request.tools
+        ]
+    if request.response_format is not None:
+        payload["format"] = request.response_format.schema
+    if request.reasoning is not None:
+        levels = takes_think_levels(request.model)
+        payload["think"] = request.reasoning.effort_word() if levels else True
+
+
+def chat_payload(request: ChatRequest, stream: bool, provider: str = "ollama") -> dict[str, Any]:
+    """The `/api/chat` body; `UnsupportedParameterError` (before any I/O) for what Ollama
+    cannot do."""
+    payload: dict[str, Any] = {
+        "model": request.model,
+        "messages": ollama_messages(request, provider),
+        "stream": stream,
+    }
+    if request.tools or request.tool_choice or request.response_format or request.reasoning:
+        _add_beyond_text(payload, request, provider)
+    options = add_sampling({}, request.params, "num_predict", "stop")
+    if options:
+        payload["options"] = options
+    return payload
+
+
+# -- reply --------------------------------------------------------------------------------------
+
+
+def _fail_if_error(data: dict[str, Any], provider: str) -> None:
+    if "error" in data:
+        error = data.get("error")
+        detail = error if isinstance(error, str) else json.dumps(error)
+        raise ProviderError(f"{provider} failed: {error_detail(detail)}", provider=provider)
+
+
+def _bad(provider: str, what: str) -> ResponseFormatError:
+    return ResponseFormatError(f"{provider} sent {what}", provider=provider)
+
+
+class ChatReader:
+    """The `/api/chat` objects of one reply -> its events.
+
+    One reader per reply: a stream's tool calls are numbered across its lines. Calls arrive
+    whole, each as one `ToolCallDelta` (its whole arguments); their `ToolCallDone`s (parsed:
+    a call without a name or with arguments that are not an object is a
+    `ResponseFormatError`) come with the `done: true` object, so a stream cut off before its
+    end never hands the caller a finished call, only the typed error."""
+
+    __slots__ = ("_calls", "_count", "_provider")
+
+    def __init__(self, provider: str) -> None:
+        self._provider = provider
+        self._calls: ToolCallAssembler | None = None
+        self._count = 0
+
+    def events(self, data: Any) -> list[AdapterEvent]:
+        """One object's events: reasoning, text, tool calls; when `done`, counts and the end."""
+        provider = self._provider
+        if not isinstance(data, dict):
+            raise _bad(provider, "a non-object chat answer")
+        _fail_if_error(data, provider)
+        message = data.get("message")
+        events: list[AdapterEvent] = []
+        if isinstance(message, dict):
+            text = message.get("content", "")
+            if not isinstance(text, str):
+                raise _bad(provider, "non-text content")
+            extra = len(message) > 2  # more than role and content: thinking or tool calls
+            if extra and (thinking := message.get("thinking")):
+                if not isinstance(thinking, str):
+                    raise _bad(provider, "non-text thinking")
+                events.append(ReasoningDelta(thinking))
+            if text:
+                events.append(TextDelta(text))
+            if extra and (calls := message.get("tool_calls")):
+                events += self._tool_calls(calls)
+        if data.get("done") is True:
+            if self._calls is not None:
+                events += self.finish()
+            usage = Usage(as_count(data.get("prompt_eval_count")), as_count(data.get("eval_count")))
+            if usage.known:
+                events.append(UsageReport(usage))
+            reason = data.get("done_reason")
+            raw = reason if isinstance(reason, str) else None
+            events.append(StreamEnd(normalize_finish_reason(raw), raw))
+        return events
+
+    def finish(self) -> list[AdapterEvent]:
+        """The `ToolCallDone`s of the calls not finished yet, in order."""
+        return list(self._calls.finish()) if self._calls is not None else []
+
+    def _tool_calls(self, calls: object) -> list[AdapterEvent]:
+        provider = self._provider
+        if not isinstance(calls, list):
+            raise _bad(provider, "tool_calls that are not a list")
+        if self._calls is None:
+            self._calls = ToolCallAssembler(provider)
+        assembler = self._calls
+        events: list[AdapterEvent] = []
+        for item in calls:
+            function = item.get("function") if isinstance(item, dict) else None
+            if not isinstance(function, dict):
+                raise _bad(provider, "a tool call without a function")
+            call_id = item.get("id")
+            if not isinstance(call_id, str) or not call_id:
+                call_id = new_call_id()  # older servers give none
+            name = function.get("name")
+            arguments = function.get("arguments", {})
+            text = arguments if isinstance(arguments, str) else canonical_json(arguments)
+            index = self._count
+            self._count += 1
+            events.append(
+                assembler.add(index, call_id, name if isinstance(name, str) else None, text)
+            )
+        return events
+
+
+def parse_message(data: Any, provider: str) -> list[AdapterEvent]:
+    """One `/api/chat` object read on its own (a whole reply): its events, its tool calls
+    finished even if the object lacks `done: true`."""
+    reader = ChatReader(provider)
+    return reader.events(data) + reader.finish()
