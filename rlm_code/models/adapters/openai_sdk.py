@@ -8,7 +8,10 @@ and with redirects off (see `_sdk`).
 
 Requests use OpenAI's current parameter names: `max_completion_tokens` (not the deprecated
 `max_tokens`, which reasoning models reject), `stop`, `temperature`, the system prompt as the
-first message.
+first message. Turns with images, tool calls and tool results, `tools`, `tool_choice`,
+`response_format` (`json_schema`) and `reasoning_effort` (a token budget becomes the nearest
+effort word) are built by `_openai_wire`, the same as for the raw HTTP adapter, and go to
+`chat.completions.create(**args)` unchanged.
 
 Calls go through the SDK's `with_streaming_response` (the SDK still builds, authenticates and
 sends the request and maps error statuses), but the body is read and parsed here: so the
@@ -19,20 +22,23 @@ ends quietly when a stream stops without `data: [DONE]`, so a cut stream would p
 complete one; here it raises, as the raw adapter does on the same bytes.
 
 The request differs from `openai_compatible`'s, the answer does not: whole bodies and stream
-events are parsed by that module's `parse_completion` and `ChatEvents` (usage buckets
-included: `prompt_tokens` includes the cached tokens, `prompt_tokens_details.cached_tokens`,
-which are subtracted for `input_tokens` and reported as cache reads; `completion_tokens`
-includes `completion_tokens_details.reasoning_tokens`).
+events are parsed by that module's `parse_completion` and `ChatEvents` (tool calls, reasoning
+fields and their replay details included; usage buckets too: `prompt_tokens` includes the
+cached tokens, `prompt_tokens_details.cached_tokens`, which are subtracted for `input_tokens`
+and reported as cache reads; `completion_tokens` includes
+`completion_tokens_details.reasoning_tokens`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from rlm_code.models.adapters._lines import loads
+from rlm_code.models.adapters._openai_wire import add_features, chat_messages
 from rlm_code.models.adapters._stainless import StainlessAdapter
-from rlm_code.models.adapters.base import add_sampling, openai_messages
-from rlm_code.models.adapters.openai_compatible import ChatEvents, parse_completion
-from rlm_code.models.types import ChatRequest, Usage
+from rlm_code.models.adapters.base import add_sampling
+from rlm_code.models.adapters.openai_compatible import ChatEvents, parse_completion, reply_of
+from rlm_code.models.types import ChatRequest, Response, Usage
 
 
 class OpenAIAdapter(StainlessAdapter):
@@ -46,8 +52,10 @@ class OpenAIAdapter(StainlessAdapter):
     key_env = "OPENAI_API_KEY"
 
     def _arguments(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
-        args: dict[str, Any] = {"model": request.model, "messages": openai_messages(request)}
+        args: dict[str, Any] = {"model": request.model, "messages": chat_messages(request)}
         add_sampling(args, request.params, "max_completion_tokens", "stop")
+        spec = self.endpoint.spec
+        add_features(args, request, spec.provider_id, spec.reasoning_param)
         if stream:
             args["stream"] = True
             args["stream_options"] = {"include_usage": True}
@@ -57,10 +65,19 @@ class OpenAIAdapter(StainlessAdapter):
         return client.chat.completions.with_streaming_response.create
 
     def _parse(self, data: object) -> tuple[str, Usage, str | None]:
-        return parse_completion(data, self.endpoint.provider_id)
+        text, usage, reason, *_ = parse_completion(data, self.endpoint.provider_id)
+        return text, usage, reason
+
+    def _reply(self, request: ChatRequest, body: bytes) -> Response:
+        """The whole reply, tool calls and reasoning included (the base class's `_parse`
+        returns only text, usage and finish reason)."""
+        spec = self.endpoint.spec
+        data = loads(body, spec.provider_id)
+        return reply_of(self, request, parse_completion(data, spec.provider_id, spec.is_local))
 
     def _stream_parser(self) -> ChatEvents:
-        return ChatEvents(self.endpoint.provider_id)
+        spec = self.endpoint.spec
+        return ChatEvents(spec.provider_id, spec.is_local)
 
 
 __all__ = ["OpenAIAdapter", "parse_completion"]

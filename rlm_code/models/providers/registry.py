@@ -8,7 +8,11 @@ hand-kept list. Adding a provider means adding a row (and, if it has one, its cu
 A provider's quirks are data on its row, read by the generic code in `rlm_code.models.resolve`
 and the adapters: the prefixes its keys start with and the other providers' keys that look
 alike, the host[:port] forms its URL variable accepts (Ollama's `OLLAMA_HOST`), the variable
-that sets its read timeout, a legacy top-level config key for its URL, capability flags, and
+that sets its read timeout, a legacy top-level config key for its URL, capability flags, the
+request field a chat-completions host takes for reasoning (`reasoning_param`: most hosts take
+OpenAI's `reasoning_effort`, OpenRouter a `reasoning` object, DeepSeek and Moonshot
+`thinking`, DashScope and SiliconFlow `enable_thinking`; TGI and MLX have none, so a reasoning
+setting is refused before any I/O), and
 — where behaviour is needed rather than data — a `hooks` module named by import path
 (`rlm_code.models.providers.opencode`). No other module branches on a provider id.
 
@@ -65,6 +69,11 @@ class ProviderSpec:
     # Import path of a module with behaviour hooks (`choose_adapter`, `live_models`,
     # `filter_models`); see `rlm_code.models.resolve`.
     hooks: str | None = None
+    # Chat-completions hosts: the request field that asks for reasoning (read by the openai
+    # and openai_compatible adapters, see `adapters._openai_wire`): "reasoning_effort" (an
+    # effort word), "reasoning" (OpenRouter's object), "thinking" (DeepSeek, Moonshot),
+    # "enable_thinking" (DashScope, SiliconFlow), None: no such setting (refused).
+    reasoning_param: str | None = "reasoning_effort"
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -159,11 +168,13 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
     _local("tgi", "Hugging Face TGI", _OC, ["text-generation-inference"],
            "http://localhost:8080/v1", "TGI_BASE_URL",
            "https://huggingface.co/docs/text-generation-inference",
-           ["tgi"]),  # not in spec: TGI serves one model and accepts the name "tgi"
+           ["tgi"],  # not in spec: TGI serves one model and accepts the name "tgi"
+           reasoning_param=None),
     _local("mlx", "MLX", _OC, ["mlx-lm"], "http://localhost:8080/v1",
            "MLX_BASE_URL", "https://github.com/ml-explore/mlx-lm",
            ["mlx-community/Qwen2.5-Coder-7B-Instruct-4bit",
-            "mlx-community/Llama-3.2-3B-Instruct-4bit"]),  # not in spec
+            "mlx-community/Llama-3.2-3B-Instruct-4bit"],  # not in spec
+           reasoning_param=None),
     _local("llama-cpp", "llama.cpp Server", _OC, ["llamacpp", "llama_cpp"],
            "http://localhost:8080/v1", "LLAMACPP_BASE_URL", "https://github.com/ggml-org/llama.cpp",
            ["default"]),  # not in spec: llama-server answers with its loaded model for any name
@@ -194,19 +205,23 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
     # ---- BYOK: China Labs ----------------------------------------------------------------------
     _cloud("deepseek", "DeepSeek", _OC, [], ["DEEPSEEK_API_KEY"], "https://api.deepseek.com/v1",
            "DEEPSEEK_BASE_URL", "https://platform.deepseek.com", "China Labs",
-           ["deepseek-ai/DeepSeek-V3.2", "deepseek-ai/DeepSeek-R1", "deepseek-chat"]),
+           ["deepseek-ai/DeepSeek-V3.2", "deepseek-ai/DeepSeek-R1", "deepseek-chat"],
+           reasoning_param="thinking"),
     _cloud("moonshot", "Moonshot (Kimi)", _OC, ["kimi"], ["MOONSHOT_API_KEY", "KIMI_API_KEY"],
            "https://api.moonshot.ai/v1", "MOONSHOT_BASE_URL", "https://platform.moonshot.cn",
-           "China Labs", ["moonshot-v1-128k", "moonshot-v1-32k", "moonshot-v1-8k"]),
+           "China Labs", ["moonshot-v1-128k", "moonshot-v1-32k", "moonshot-v1-8k"],
+           reasoning_param="thinking"),
     _cloud("alibaba", "Alibaba (DashScope / Qwen)", _OC, ["qwen", "dashscope"],
            ["DASHSCOPE_API_KEY", "QWEN_API_KEY"],
            "https://dashscope-intl.aliyuncs.com/compatible-mode/v1", "DASHSCOPE_BASE_URL",
-           "https://dashscope.aliyun.com", "China Labs", ["qwen-max", "qwen-plus", "qwen-turbo"]),
+           "https://dashscope.aliyun.com", "China Labs", ["qwen-max", "qwen-plus", "qwen-turbo"],
+           reasoning_param="enable_thinking"),
     # ---- BYOK: Model Hosts ---------------------------------------------------------------------
     _cloud("openrouter", "OpenRouter", _OC, [], ["OPENROUTER_API_KEY"],
            "https://openrouter.ai/api/v1", "OPENROUTER_BASE_URL", "https://openrouter.ai",
            "Model Hosts",
-           ["anthropic/claude-sonnet-4", "openai/gpt-4o", "google/gemini-2.0-flash"]),
+           ["anthropic/claude-sonnet-4", "openai/gpt-4o", "google/gemini-2.0-flash"],
+           reasoning_param="reasoning"),
     _cloud("opencode", "OpenCode Zen", _OC, ["opencode-zen"], ["OPENCODE_API_KEY"],
            "https://api.opencode.ai/v1", "OPENCODE_BASE_URL", "https://opencode.ai",
            "Model Hosts", ["glm-4.7-free", "grok-code", "kimi-k2.5-free"],
@@ -224,7 +239,8 @@ PROVIDERS: tuple[ProviderSpec, ...] = (
            ["SILICONFLOW_API_KEY", "SILICON_API_KEY"], "https://api.siliconflow.cn/v1",
            "SILICONFLOW_BASE_URL", "https://siliconflow.cn", "Model Hosts",
            ["deepseek-ai/DeepSeek-V3", "Qwen/Qwen2.5-Coder-32B-Instruct",
-            "Qwen/Qwen2.5-72B-Instruct"]),  # not in spec
+            "Qwen/Qwen2.5-72B-Instruct"],  # not in spec
+           reasoning_param="enable_thinking"),
     _cloud("fireworks", "Fireworks AI", _OC, [], ["FIREWORKS_API_KEY"],
            "https://api.fireworks.ai/inference/v1", "FIREWORKS_BASE_URL", "https://fireworks.ai",
            "Model Hosts",

@@ -3,13 +3,54 @@
 Shapes follow what api.openai.com sends and the ``openai`` SDK parses: ``chat.completion``
 objects, ``chat.completion.chunk`` SSE events ending in ``data: [DONE]``, and
 ``{"error": {"message", "type", "param", "code"}}`` errors.
+
+Beyond text, as OpenAI and the OpenAI-compatible servers do it:
+
+* Requests: ``tools`` (``{"type": "function", "function": {"name", "description",
+  "parameters"}}``), ``tool_choice`` ("auto" / "none" / "required" / ``{"type": "function",
+  "function": {"name"}}``), ``response_format`` (``json_schema`` with its ``schema``, or
+  ``json_object``), reasoning asked for by any of the hosts' knobs (``reasoning_effort``,
+  OpenRouter's ``reasoning`` object, DeepSeek's ``thinking: {"type": "enabled"}``, DashScope's
+  ``enable_thinking``), tool turns ``{"role": "tool", "tool_call_id", "content"}``, and image
+  parts ``{"type": "image_url", "image_url": {"url"}}`` (recorded; a malformed one gets
+  OpenAI's own 400: not an object, no ``url``, not http(s) or a ``data:image/...;base64`` URL,
+  bad base64, or an image outside a user turn).
+* Replies: ``message.reasoning_content`` (as DeepSeek, vLLM, SGLang and llama.cpp send the
+  reasoning) when the reply has reasoning, ``message.tool_calls`` (``"type": "function"``,
+  content null when the reply is only calls) with ``finish_reason: "tool_calls"``, and
+  ``usage.completion_tokens_details.reasoning_tokens``. Streams send the reasoning deltas, then
+  the content, then each tool call (a first delta with ``index``, ``id``, ``type`` and
+  ``function.name`` with ``arguments: ""``, then one delta per argument fragment), then the
+  finish chunk, the usage chunk and ``[DONE]``. Every one of those deltas is a content frame,
+  so ``truncate`` cuts a tool-call reply inside its arguments.
+* Strict mode (``strict=True``) answers what the real services refuse, with their bodies:
+
+  - an assistant message with ``tool_calls`` not followed by a tool message for each id:
+    OpenAI's "An assistant message with 'tool_calls' must be followed by tool messages
+    responding to each 'tool_call_id'. The following tool_call_ids did not have response
+    messages: ..." (param ``messages.[N].role``, N the turn where a result was due);
+  - a tool message that answers no call of the assistant turn before it: OpenAI's "Invalid
+    parameter: messages with role 'tool' must be a response to a preceeding message with
+    'tool_calls'." (their spelling);
+  - when the request asks for reasoning, an earlier assistant turn with tool calls but no
+    ``reasoning_content``: DeepSeek's thinking-mode 400 "Missing `reasoning_content` field in
+    the assistant message at message index N. ..." (N counts every message, system included).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
+from rlm_code.testing.formats._openai_requests import (
+    asks_reasoning,
+    check_images,
+    conversation,
+    response_schema,
+    tool_choice,
+    tools_offered,
+)
+from rlm_code.testing.scripted import WireToolCall
 from rlm_code.testing.wire import (
     ErrorKind,
     ErrorSpec,
@@ -116,6 +157,11 @@ class OpenAIFormat(WireFormat):
             max_tokens = optional_int(data.get("max_tokens"), "max_tokens")
         options = data.get("stream_options")
         stream_usage = isinstance(options, dict) and options.get("include_usage") is True
+        check_images(messages)
+        tools = tools_offered(data.get("tools"))
+        choice, forced = tool_choice(data.get("tool_choice"), tools)
+        reasoning = asks_reasoning(data)
+        tool_results, problem = conversation(messages, reasoning)
         return WireRequest(
             model=model,
             texts=tuple(texts),
@@ -123,11 +169,29 @@ class OpenAIFormat(WireFormat):
             max_tokens=max_tokens,
             stream=data.get("stream") is True,
             stream_usage=stream_usage,
+            tools=tools,
+            tool_choice=choice,
+            forced_tool=forced,
+            schema=response_schema(data.get("response_format")),
+            reasoning=reasoning,
+            tool_results=tool_results,
+            strict_problem=problem,
         )
 
     # -- answers --------------------------------------------------------------------------------
 
     def render(self, completion: WireReply) -> JsonObject:
+        calls = completion.tool_calls
+        message: JsonObject = {
+            "role": "assistant",
+            "content": completion.text if completion.text or not calls else None,
+            "refusal": None,
+            "annotations": [],
+        }
+        if completion.reasoning is not None:
+            message["reasoning_content"] = completion.reasoning
+        if calls:
+            message["tool_calls"] = [_call(call) for call in calls]
         answer: JsonObject = {
             "id": "chatcmpl-" + completion.id,
             "object": "chat.completion",
@@ -136,12 +200,7 @@ class OpenAIFormat(WireFormat):
             "choices": [
                 {
                     "index": 0,
-                    "message": {
-                        "role": "assistant",
-                        "content": completion.text,
-                        "refusal": None,
-                        "annotations": [],
-                    },
+                    "message": message,
                     "logprobs": None,
                     "finish_reason": _finish_reason(completion),
                 }
@@ -173,9 +232,13 @@ class OpenAIFormat(WireFormat):
                 event["usage"] = None
             return _sse(event)
 
-        head = [chunk({"role": "assistant", "content": "", "refusal": None})]
-        pieces = completion.pieces
-        content = (chunk({"content": piece}) for piece in pieces)
+        empty = None if completion.tool_calls and not completion.text else ""
+        head = [chunk({"role": "assistant", "content": empty, "refusal": None})]
+        deltas = _deltas(completion)
+        count = len(completion.reasoning_pieces) + len(completion.pieces)
+        for call in completion.tool_calls:
+            count += 1 + len(completion.argument_pieces(call))
+        content = (chunk(delta) for delta in deltas)
         tail = [chunk({}, _finish_reason(completion))]
         if with_usage:
             usage_event: JsonObject = dict(base)
@@ -184,7 +247,7 @@ class OpenAIFormat(WireFormat):
             tail.append(_sse(usage_event))
         if terminate:
             tail.append(b"data: [DONE]\n\n")
-        return StreamPlan(head=head, content=content, piece_count=len(pieces), tail=tail)
+        return StreamPlan(head=head, content=content, piece_count=count, tail=tail)
 
     def render_models(self, names: list[str], created: int) -> JsonObject:
         return {"object": "list", "data": [self.render_model(name, created) for name in names]}
@@ -199,7 +262,31 @@ def _sse(event: JsonObject) -> bytes:
 
 
 def _finish_reason(completion: WireReply) -> str:
-    return "length" if completion.truncated else "stop"
+    if completion.truncated:
+        return "length"
+    return "tool_calls" if completion.tool_calls else "stop"
+
+
+def _call(call: WireToolCall) -> JsonObject:
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments_json},
+    }
+
+
+def _deltas(completion: WireReply) -> Iterator[JsonObject]:
+    """The content deltas of a stream, in OpenAI's order: reasoning, text, tool calls."""
+    for piece in completion.reasoning_pieces:
+        yield {"reasoning_content": piece}
+    for piece in completion.pieces:
+        yield {"content": piece}
+    for index, call in enumerate(completion.tool_calls):
+        first = _call(call)
+        first["function"]["arguments"] = ""
+        yield {"tool_calls": [{"index": index, **first}]}
+        for piece in completion.argument_pieces(call):
+            yield {"tool_calls": [{"index": index, "function": {"arguments": piece}}]}
 
 
 def _usage(completion: WireReply) -> JsonObject:
@@ -209,7 +296,7 @@ def _usage(completion: WireReply) -> JsonObject:
         "total_tokens": completion.prompt_tokens + completion.completion_tokens,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
         "completion_tokens_details": {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": completion.reasoning_tokens,
             "audio_tokens": 0,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
