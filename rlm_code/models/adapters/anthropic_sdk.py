@@ -5,12 +5,14 @@ One `Anthropic` client per connection and one `AsyncAnthropic` per connection an
 retries, the same way for every adapter, and never after a stream has started) and with
 redirects off (see `_sdk`).
 
-Mapping to the Messages API:
+Mapping to the Messages API (the request body and the reply parsers live in
+`_anthropic_wire`, which also documents tools, thinking, images and structured output):
 
 - the system prompt goes in the real `system` field, never as a message;
 - `max_tokens` is required by the API: when the caller gives none we send
   `DEFAULT_MAX_TOKENS` (4096), enough for a long answer from every current model and accepted
-  by all of them (older models cap output at 4096 or 8192);
+  by all of them (older models cap output at 4096 or 8192); with reasoning, the thinking
+  budget on top of it;
 - `stop` becomes `stop_sequences`; `temperature` is sent as is, in the request body (the 2.x
   SDK dropped it from `create`'s typed arguments, the API still accepts it).
 
@@ -24,84 +26,85 @@ writes apart (`cache_read_input_tokens`, `cache_creation_input_tokens`): exactly
 A stream reports them in `message_start` (so a stream stopped early still records its input)
 and the output count in `message_delta` (`message_start`'s provisional output count is
 ignored).
+
+A stream gives what a whole reply gives (`MessageEvents`): `ReasoningDelta` per
+`thinking_delta`, `ToolCallDelta` per `input_json_delta` (id and name on the first),
+`ToolCallDone` at the call's `content_block_stop` (the joined pieces parsed, then written with
+`canonical_json` as a whole reply's `input` is), `ReplayDetail` at each thinking block's stop
+(with the signature its `signature_delta` brought) and at each `redacted_thinking` block's.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import Any
 
-from rlm_code.core.exceptions import ProviderError, ResponseFormatError
+from rlm_code.models.adapters._anthropic_wire import (
+    DEFAULT_MAX_TOKENS,
+    anthropic_usage,
+    failed,
+    parse_message,
+    request_body,
+    shape_error,
+    text_field,
+)
 from rlm_code.models.adapters._lines import SSEEvent, loads
 from rlm_code.models.adapters._stainless import StainlessAdapter
-from rlm_code.models.adapters.base import as_count
-from rlm_code.models.adapters.errors import error_detail
+from rlm_code.models.adapters._tool_calls import ToolCallAssembler, canonical_json
 from rlm_code.models.types import (
     AdapterEvent,
     ChatRequest,
+    ReasoningDelta,
+    ReplayDetail,
+    Response,
     StreamEnd,
     TextDelta,
+    ToolCallDone,
     Usage,
     UsageReport,
     normalize_finish_reason,
 )
 
-DEFAULT_MAX_TOKENS = 4096
+# -- streams ------------------------------------------------------------------------------------
 
 
-def anthropic_usage(data: object) -> Usage | None:
-    """A Messages `usage` object in our buckets; None when it is not an object."""
-    if not isinstance(data, dict):
-        return None
-    return Usage(
-        as_count(data.get("input_tokens")),
-        as_count(data.get("output_tokens")),
-        as_count(data.get("cache_read_input_tokens")),
-        as_count(data.get("cache_creation_input_tokens")),
-    )
+class _Block:
+    """An open content block that is not plain text: thinking, redacted thinking or a call."""
+
+    __slots__ = ("data", "id", "kind", "name", "ordinal", "parts", "sent", "signature", "start")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.parts: list[str] = []
+        self.signature = ""
+        self.data = ""
+        self.id: str | None = None
+        self.name: str | None = None
+        self.ordinal = 0
+        self.sent = False  # a ToolCallDelta went out for this call
+        self.start = ""  # arguments some servers put in content_block_start's `input`
 
 
-def _shape_error(provider: str, what: str) -> ResponseFormatError:
-    return ResponseFormatError(f"{provider} sent a message without {what}", provider=provider)
+def _canonical(done: ToolCallDone) -> ToolCallDone:
+    call = done.tool_call
+    return ToolCallDone(replace(call, arguments_json=canonical_json(call.arguments)))
 
 
-def parse_message(data: object, provider: str) -> tuple[str, Usage, str | None]:
-    """A Messages API `message` body -> (text, usage, raw stop reason)."""
-    if not isinstance(data, dict):
-        raise _shape_error(provider, "a JSON object")
-    content = data.get("content")
-    if not isinstance(content, list):
-        if "error" in data:
-            raise _failed(data, provider)
-        raise _shape_error(provider, "content")
-    text = "".join(
-        block["text"]
-        for block in content
-        if isinstance(block, dict)
-        and block.get("type") == "text"
-        and isinstance(block.get("text"), str)
-    )
-    reason = data.get("stop_reason")
-    usage = anthropic_usage(data.get("usage")) or Usage()
-    return text, usage, reason if isinstance(reason, str) else None
+class MessageEvents:
+    """Messages stream events -> our events; `done` once `message_stop` arrived.
 
+    A text delta costs what it did before tool calls existed: it is the first thing checked,
+    and only blocks that are not text (thinking, tool calls) are tracked."""
 
-def _failed(data: dict[str, Any], provider: str) -> ProviderError:
-    return ProviderError(
-        f"{provider} failed mid-stream: {error_detail(json.dumps(data))}", provider=provider
-    )
-
-
-class _StreamParser:
-    """Messages stream events -> our events; `done` once `message_stop` arrived."""
-
-    __slots__ = ("done", "provider", "raw")
+    __slots__ = ("_blocks", "_calls", "_count", "done", "provider", "raw")
 
     def __init__(self, provider: str) -> None:
         self.provider = provider
         self.raw: str | None = None
         self.done = False
+        self._blocks: dict[object, _Block] = {}
+        self._calls = ToolCallAssembler(provider)
+        self._count = 0  # tool calls seen: the next call's index
 
     def event(self, sse: SSEEvent) -> list[AdapterEvent]:
         if sse.event == "ping" or not sse.data.strip():
@@ -109,16 +112,23 @@ class _StreamParser:
         provider = self.provider
         event = loads(sse.data, provider)
         if not isinstance(event, dict):
-            raise _shape_error(provider, "a JSON object in the stream")
+            raise shape_error(provider, "a JSON object in the stream")
         kind = event.get("type")
         if kind == "content_block_delta":
             delta = event.get("delta")
-            if isinstance(delta, dict) and delta.get("type") == "text_delta":
+            if not isinstance(delta, dict):
+                return []
+            if delta.get("type") == "text_delta":
                 text = delta.get("text")
                 if not isinstance(text, str):
-                    raise _shape_error(provider, "text in a text delta")
+                    raise shape_error(provider, "text in a text delta")
                 return [TextDelta(text)] if text else []
-            return []  # thinking, signatures, tool input: not part of the reply text
+            return self._delta(event.get("index"), delta)
+        if kind == "content_block_start":
+            return self._start(event.get("index"), event.get("content_block"))
+        if kind == "content_block_stop":
+            block = self._blocks.pop(event.get("index"), None)
+            return self._stop(block) if block is not None else []
         if kind == "message_start":
             message = event.get("message")
             usage = anthropic_usage(message.get("usage") if isinstance(message, dict) else None)
@@ -135,11 +145,88 @@ class _StreamParser:
             usage = anthropic_usage(event.get("usage"))
             return [UsageReport(usage)] if usage is not None else []
         if kind == "message_stop":
+            if self._blocks:
+                raise shape_error(provider, "the end of every content block before message_stop")
             self.done = True
             return [StreamEnd(normalize_finish_reason(self.raw), self.raw)]
         if kind == "error" or sse.event == "error":
-            raise _failed(event, provider)
+            raise failed(event, provider)
         return []
+
+    def _start(self, index: object, block: object) -> list[AdapterEvent]:
+        if not isinstance(block, dict):
+            raise shape_error(self.provider, "a content block in content_block_start")
+        kind = block.get("type")
+        if kind == "text":
+            text = block.get("text")
+            return [TextDelta(text)] if isinstance(text, str) and text else []
+        if kind == "tool_use":
+            tracked = self._blocks[index] = _Block(kind)
+            call_id, name, start = block.get("id"), block.get("name"), block.get("input")
+            tracked.id = call_id if isinstance(call_id, str) else None
+            tracked.name = name if isinstance(name, str) else None
+            tracked.start = canonical_json(start) if isinstance(start, dict) and start else ""
+            tracked.ordinal = self._count
+            self._count += 1
+            return []
+        if kind == "thinking":
+            tracked = self._blocks[index] = _Block(kind)
+            thinking = text_field(block, "thinking", self.provider)
+            tracked.signature = text_field(block, "signature", self.provider)
+            tracked.parts.append(thinking)
+            return [ReasoningDelta(thinking)] if thinking else []
+        if kind == "redacted_thinking":
+            tracked = self._blocks[index] = _Block(kind)
+            tracked.data = text_field(block, "data", self.provider)
+        return []  # server tool blocks and the like: nothing of ours
+
+    def _delta(self, index: object, delta: dict[str, Any]) -> list[AdapterEvent]:
+        kind = delta.get("type")
+        block = self._blocks.get(index)
+        if kind == "thinking_delta":
+            text = text_field(delta, "thinking", self.provider)
+            if block is not None:
+                block.parts.append(text)
+            return [ReasoningDelta(text)] if text else []
+        if kind == "signature_delta":
+            if block is not None:
+                block.signature += text_field(delta, "signature", self.provider)
+            return []
+        if kind == "input_json_delta":
+            piece = text_field(delta, "partial_json", self.provider)
+            if block is None or block.kind != "tool_use":
+                raise shape_error(self.provider, "a tool_use block for an input_json_delta")
+            first = not block.sent
+            block.sent = True
+            return [
+                self._calls.add(
+                    block.ordinal, block.id if first else None, block.name if first else None, piece
+                )
+            ]
+        return []  # citations and other deltas: not part of our reply
+
+    def _stop(self, block: _Block) -> list[AdapterEvent]:
+        kind = block.kind
+        if kind == "thinking":
+            detail = {
+                "type": "thinking",
+                "thinking": "".join(block.parts),
+                "signature": block.signature,
+            }
+            return [ReplayDetail(detail)]
+        if kind == "redacted_thinking":
+            return [ReplayDetail({"type": "redacted_thinking", "data": block.data})]
+        events: list[AdapterEvent] = []
+        if not block.sent:  # a call without input deltas (no arguments, or all of them at start)
+            events.append(self._calls.add(block.ordinal, block.id, block.name, block.start))
+        done = self._calls.done(block.ordinal)
+        if done is not None:
+            events.append(_canonical(done))
+        return events
+
+
+# The stream parser under the name the adapter tests know it by.
+_StreamParser = MessageEvents
 
 
 class AnthropicAdapter(StainlessAdapter):
@@ -153,32 +240,36 @@ class AnthropicAdapter(StainlessAdapter):
     key_env = "ANTHROPIC_API_KEY"
 
     def _arguments(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
-        p = request.params
-        args: dict[str, Any] = {
-            "model": request.model,
-            "max_tokens": p.max_tokens if p.max_tokens is not None else DEFAULT_MAX_TOKENS,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-        }
-        if request.system:
-            args["system"] = request.system
-        if p.temperature is not None:
-            # anthropic 2.x no longer lists `temperature` among `create`'s arguments; the API
-            # still takes it (for the models that support sampling settings).
-            args["extra_body"] = {"temperature": p.temperature}
-        if p.stop:
-            args["stop_sequences"] = list(p.stop)
-        if stream:
-            args["stream"] = True
-        return args
+        transform = getattr(self._sdk, "transform_schema", None)
+        return request_body(request, stream, self.endpoint.provider_id, transform)
 
     def _create(self, client: Any) -> Any:
         return client.messages.with_streaming_response.create
 
     def _parse(self, data: object) -> tuple[str, Usage, str | None]:
-        return parse_message(data, self.endpoint.provider_id)
+        reply = parse_message(data, self.endpoint.provider_id)
+        return reply.text, reply.usage, reply.stop_reason
 
-    def _stream_parser(self) -> _StreamParser:
-        return _StreamParser(self.endpoint.provider_id)
+    def _reply(self, request: ChatRequest, body: bytes) -> Response:
+        reply = parse_message(loads(body, self.endpoint.provider_id), self.endpoint.provider_id)
+        return self.reply(
+            request,
+            reply.text,
+            reply.usage,
+            reply.stop_reason,
+            tool_calls=reply.tool_calls,
+            reasoning=reply.reasoning,
+            reasoning_details=reply.details,
+        )
+
+    def _stream_parser(self) -> MessageEvents:
+        return MessageEvents(self.endpoint.provider_id)
 
 
-__all__ = ["DEFAULT_MAX_TOKENS", "AnthropicAdapter", "anthropic_usage", "parse_message"]
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "AnthropicAdapter",
+    "MessageEvents",
+    "anthropic_usage",
+    "parse_message",
+]

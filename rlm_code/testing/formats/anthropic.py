@@ -5,6 +5,17 @@ streams with ``event:`` lines (message_start, content_block_start, ping, content
 content_block_stop, message_delta, message_stop) and
 ``{"type": "error", "error": {"type", "message"}, "request_id"}`` errors.
 
+Beyond text (requests read by `anthropic_requests`, which also holds the 400s): a reply is
+content blocks in the API's order, a ``thinking`` block (with ``signature`` =
+`WireReply.signature`) first, then ``text``, then one ``tool_use`` block per call (ids
+``toolu_...``, ``input`` the arguments object), and ``stop_reason`` ``tool_use`` when it calls
+tools. A stream sends each block as the API does: ``content_block_start`` (a ``tool_use``
+block with an empty ``input``), its deltas (``thinking_delta`` pieces then one
+``signature_delta``; ``input_json_delta`` pieces of the arguments, the first one empty;
+``text_delta`` pieces), ``content_block_stop``. Every frame between the first block's start and
+the last block's stop is a content frame of the `StreamPlan`, so the ``truncate`` fault cuts
+inside them (inside a call's arguments too).
+
 The ``503`` fault answers status 503 with ``api_error``: Anthropic documents 529
 ``overloaded_error`` for overload and no 503 body, so 503 is treated like the other 5xx.
 """
@@ -12,9 +23,21 @@ The ``503`` fault answers status 503 with ``api_error``: Anthropic documents 529
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
+from rlm_code.testing.formats.anthropic_requests import (
+    check_images,
+    parse_schema,
+    parse_thinking,
+    parse_tool_choice,
+    parse_tools,
+    said,
+    strict_problem,
+    tool_results,
+)
 from rlm_code.testing.formats.openai import bearer_token
+from rlm_code.testing.scripted import WireToolCall
 from rlm_code.testing.wire import (
     ErrorKind,
     ErrorSpec,
@@ -24,7 +47,6 @@ from rlm_code.testing.wire import (
     WireFormat,
     WireReply,
     WireRequest,
-    content_text,
     dumps,
     message_texts,
     optional_int,
@@ -100,22 +122,46 @@ class AnthropicFormat(WireFormat):
             texts.append(system)
         elif isinstance(system, list):
             texts.append(text_of_parts(system))
-        said, last_user = message_texts(
-            messages, content_text, invalid="messages: Input should be a valid dictionary"
+        turns, last_user = message_texts(
+            messages, said, invalid="messages: Input should be a valid dictionary"
         )
-        texts += said
+        texts += turns
+        check_images(messages)
+        choice, forced = parse_tool_choice(data.get("tool_choice"))
+        thinking = parse_thinking(data, max_tokens, choice)
         return WireRequest(
             model=model,
             texts=tuple(texts),
             last_user_text=last_user,
             max_tokens=max_tokens,
             stream=data.get("stream") is True,
+            tools=parse_tools(data.get("tools")),
+            tool_choice=choice,
+            forced_tool=forced,
+            schema=parse_schema(data),
+            reasoning=thinking,
+            tool_results=tool_results(messages),
+            strict_problem=strict_problem(messages, thinking),
         )
 
     # -- answers --------------------------------------------------------------------------------
 
     def render(self, completion: WireReply) -> JsonObject:
-        message = self._message(completion, content=[{"type": "text", "text": completion.text}])
+        content: list[JsonObject] = []
+        if completion.reasoning is not None:
+            content.append(
+                {
+                    "type": "thinking",
+                    "thinking": completion.reasoning,
+                    "signature": completion.signature,
+                }
+            )
+        if completion.text or not completion.tool_calls:
+            content.append({"type": "text", "text": completion.text})
+        for call in completion.tool_calls:
+            arguments = call.arguments if isinstance(call.arguments, dict) else call.arguments_json
+            content.append({**_tool_use(call), "input": arguments})
+        message = self._message(completion, content=content)
         message["stop_reason"] = _stop_reason(completion)
         if completion.usage:
             message["usage"] = _usage(completion.prompt_tokens, completion.completion_tokens)
@@ -127,31 +173,14 @@ class AnthropicFormat(WireFormat):
         if completion.usage:
             # The real API reports a small provisional output count at message_start.
             start["usage"] = _usage(completion.prompt_tokens, min(1, completion.completion_tokens))
+        blocks = _stream_blocks(completion)
         head = [
             _event("message_start", {"type": "message_start", "message": start}),
-            _event(
-                "content_block_start",
-                {
-                    "type": "content_block_start",
-                    "index": 0,
-                    "content_block": {"type": "text", "text": ""},
-                },
-            ),
+            _block_start(0, blocks[0][0]),
             _event("ping", {"type": "ping"}),
         ]
-        pieces = completion.pieces
-        content = (
-            _event(
-                "content_block_delta",
-                {
-                    "type": "content_block_delta",
-                    "index": 0,
-                    "delta": {"type": "text_delta", "text": piece},
-                },
-            )
-            for piece in pieces
-        )
-        tail = [_event("content_block_stop", {"type": "content_block_stop", "index": 0})]
+        count = sum(block[1] for block in blocks) + 2 * (len(blocks) - 1)
+        tail = [_block_stop(len(blocks) - 1)]
         message_delta: JsonObject = {
             "type": "message_delta",
             "delta": {"stop_reason": _stop_reason(completion), "stop_sequence": None},
@@ -161,7 +190,7 @@ class AnthropicFormat(WireFormat):
         tail.append(_event("message_delta", message_delta))
         if terminate:
             tail.append(_event("message_stop", {"type": "message_stop"}))
-        return StreamPlan(head=head, content=content, piece_count=len(pieces), tail=tail)
+        return StreamPlan(head=head, content=_content(blocks), piece_count=count, tail=tail)
 
     def render_models(self, names: list[str]) -> JsonObject:
         data = [self.render_model(name) for name in names]
@@ -193,7 +222,72 @@ def _event(name: str, data: JsonObject) -> bytes:
 
 
 def _stop_reason(completion: WireReply) -> str:
-    return "max_tokens" if completion.truncated else "end_turn"
+    if completion.truncated:
+        return "max_tokens"
+    return "tool_use" if completion.tool_calls else "end_turn"
+
+
+def _tool_use(call: WireToolCall) -> JsonObject:
+    """A call's block without its input; the id in Anthropic's ``toolu_`` form."""
+    return {"type": "tool_use", "id": "toolu_" + call.id.removeprefix("call_"), "name": call.name}
+
+
+# One streamed block: (its content_block_start body, its delta count, its deltas on demand).
+_Block = tuple[JsonObject, int, Callable[[], Iterator[JsonObject]]]
+
+
+def _stream_blocks(completion: WireReply) -> list[_Block]:
+    blocks: list[_Block] = []
+    if completion.reasoning is not None:
+        thinking = completion.reasoning_pieces
+
+        def thoughts() -> Iterator[JsonObject]:
+            for piece in thinking:
+                yield {"type": "thinking_delta", "thinking": piece}
+            yield {"type": "signature_delta", "signature": completion.signature}
+
+        start = {"type": "thinking", "thinking": "", "signature": ""}
+        blocks.append((start, len(thinking) + 1, thoughts))
+    if completion.text or not completion.tool_calls:
+        pieces = completion.pieces
+
+        def text() -> Iterator[JsonObject]:
+            return ({"type": "text_delta", "text": piece} for piece in pieces)
+
+        blocks.append(({"type": "text", "text": ""}, len(pieces), text))
+    for call in completion.tool_calls:
+        blocks.append(_call_block(call))
+    return blocks
+
+
+def _call_block(call: WireToolCall) -> _Block:
+    # As the API: an empty first piece, then the argument text in pieces.
+    pieces = ["", *WireReply.argument_pieces(call)]
+
+    def arguments() -> Iterator[JsonObject]:
+        return ({"type": "input_json_delta", "partial_json": piece} for piece in pieces)
+
+    return ({**_tool_use(call), "input": {}}, len(pieces), arguments)
+
+
+def _block_start(index: int, block: JsonObject) -> bytes:
+    body = {"type": "content_block_start", "index": index, "content_block": block}
+    return _event("content_block_start", body)
+
+
+def _block_stop(index: int) -> bytes:
+    return _event("content_block_stop", {"type": "content_block_stop", "index": index})
+
+
+def _content(blocks: list[_Block]) -> Iterator[bytes]:
+    """Every frame between the first block's start and the last block's stop."""
+    for index, (start, _, deltas) in enumerate(blocks):
+        if index:
+            yield _block_stop(index - 1)
+            yield _block_start(index, start)
+        for delta in deltas():
+            body: dict[str, Any] = {"type": "content_block_delta", "index": index, "delta": delta}
+            yield _event("content_block_delta", body)
 
 
 def _usage(input_tokens: int, output_tokens: int) -> JsonObject:

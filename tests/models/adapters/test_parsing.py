@@ -18,6 +18,7 @@ from rlm_code.models.adapters.openai_compatible import ChatStreamParser, parse_c
 from rlm_code.models.types import (
     ChatRequest,
     Message,
+    ReasoningDelta,
     StreamEnd,
     TextDelta,
     Usage,
@@ -92,7 +93,7 @@ def test_anthropic_stream_events_report_as_they_come():
     thinking = sse(
         '{"type":"content_block_delta","delta":{"type":"thinking_delta","thinking":"h"}}'
     )
-    assert parser.event(thinking) == []
+    assert parser.event(thinking) == [ReasoningDelta("h")]  # reasoning, never text
     end = sse(
         '{"type":"message_delta","usage":{"output_tokens":3},"delta":{"stop_reason":"end_turn"}}'
     )
