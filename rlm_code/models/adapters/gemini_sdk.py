@@ -2,9 +2,12 @@
 
 Mapping to `generate_content`: the system prompt is the config's `system_instruction`; the
 turns are `contents` with the roles `user` and `model`; `max_tokens`, `temperature` and `stop`
-become `max_output_tokens`, `temperature` and `stop_sequences`. A call with none of these sends
-no config at all (the SDK's config conversion costs about as much as the HTTP exchange with a
-local server); otherwise automatic function calling is turned off in it (we send no tools).
+become `max_output_tokens`, `temperature` and `stop_sequences`. A call with none of these (and
+no tools, structured output or reasoning) sends no config at all (the SDK's config conversion
+costs about as much as the HTTP exchange with a local server); otherwise automatic function
+calling is turned off in it (tools go as declarations, never as Python callables). Images,
+tool calls and their thought signatures, tool results, tools, tool_choice, response_format
+and reasoning: see `_gemini_wire`, which builds the request and reads the reply's parts.
 
 Usage comes from `usage_metadata`: `prompt_token_count` includes the cached tokens
 (`cached_content_token_count`), which are subtracted for `input_tokens` and reported as cache
@@ -51,6 +54,16 @@ from rlm_code.core.exceptions import (
     ResponseFormatError,
 )
 from rlm_code.models.adapters._gemini_errors import GeminiErrors, retry_delay
+from rlm_code.models.adapters._gemini_wire import (
+    ChunkReader,
+    finish_reason,
+    gemini_usage,
+    parse_reply,
+    reply_text,
+    request_config,
+    request_contents,
+    usage_counts,
+)
 from rlm_code.models.adapters._loop_local import LoopLocal
 from rlm_code.models.adapters._sdk import (
     CallScope,
@@ -60,88 +73,15 @@ from rlm_code.models.adapters._sdk import (
     scoped,
 )
 from rlm_code.models.adapters._transport import DRAIN_SECONDS, call_deadline, default_ssl_context
-from rlm_code.models.adapters.base import Adapter, Endpoint, add_sampling, as_count, require_sdk
+from rlm_code.models.adapters.base import Adapter, Endpoint, require_sdk
 from rlm_code.models.adapters.errors import (
     Deadline,
     unterminated,
 )
 from rlm_code.models.adapters.retry import RetryPolicy
-from rlm_code.models.types import (
-    AdapterEvent,
-    ChatRequest,
-    Response,
-    StreamEnd,
-    TextDelta,
-    Usage,
-    UsageReport,
-    normalize_finish_reason,
-)
+from rlm_code.models.types import AdapterEvent, ChatRequest, Response, Usage
 
 _END_MARKER = "a finish_reason"
-
-
-def gemini_usage(meta: Any) -> Usage | None:
-    """`usage_metadata` in our buckets (see the module docstring); None without it."""
-    if meta is None:
-        return None
-    prompt = as_count(getattr(meta, "prompt_token_count", None))
-    cached = as_count(getattr(meta, "cached_content_token_count", None))
-    if prompt is not None and cached is not None:
-        cached = min(cached, prompt)
-        prompt -= cached
-    candidates = as_count(getattr(meta, "candidates_token_count", None))
-    thoughts = as_count(getattr(meta, "thoughts_token_count", None))
-    output = (
-        None if candidates is None and thoughts is None else (candidates or 0) + (thoughts or 0)
-    )
-    return Usage(prompt, output, cached, None, thoughts)
-
-
-def usage_counts(meta: Any) -> tuple[int | None, int | None]:
-    """(all prompt tokens, output tokens) from `usage_metadata`; None where Gemini did not say."""
-    usage = gemini_usage(meta) or Usage()
-    return usage.prompt_tokens, usage.output_tokens
-
-
-def reply_text(response: Any) -> str | None:
-    """The reply's text from the first candidate (thought parts left out); None: no candidate."""
-    candidates = getattr(response, "candidates", None)
-    if not candidates:
-        return None
-    content = getattr(candidates[0], "content", None)
-    parts = getattr(content, "parts", None) or ()
-    return "".join(
-        part.text
-        for part in parts
-        if isinstance(getattr(part, "text", None), str) and not getattr(part, "thought", None)
-    )
-
-
-def finish_reason(response: Any) -> str | None:
-    candidates = getattr(response, "candidates", None)
-    if not candidates:
-        return None
-    reason = getattr(candidates[0], "finish_reason", None)
-    if reason is None:
-        return None
-    value = getattr(reason, "value", reason)
-    return value if isinstance(value, str) else str(value)
-
-
-def _events(chunk: Any) -> tuple[list[AdapterEvent], bool]:
-    """One stream chunk -> (its events, whether it was the last one)."""
-    events: list[AdapterEvent] = []
-    # Counts first: a caller that stops at this chunk's text has them already.
-    usage = gemini_usage(getattr(chunk, "usage_metadata", None))
-    if usage is not None:
-        events.append(UsageReport(usage))
-    text = reply_text(chunk)
-    if text:
-        events.append(TextDelta(text))
-    reason = finish_reason(chunk)
-    if reason is not None:
-        events.append(StreamEnd(normalize_finish_reason(reason), reason))
-    return events, reason is not None
 
 
 class GeminiAdapter(Adapter):
@@ -166,6 +106,8 @@ class GeminiAdapter(Adapter):
             )
         self._genai = genai
         self._types = types
+        # Full JSON schemas for tools and structured output (google-genai >= 1.52 has them).
+        self._json_schema = "parameters_json_schema" in types.FunctionDeclaration.model_fields
         self._retry = RetryPolicy(endpoint.retry)
         self._errors = GeminiErrors(endpoint, genai_errors, httpx2, aiohttp)
         connect = endpoint.timeouts.connect
@@ -206,38 +148,19 @@ class GeminiAdapter(Adapter):
     # -- request and answer ----------------------------------------------------------------
 
     def _config(self, request: ChatRequest, blocking: bool) -> dict[str, Any] | None:
-        """The call's `GenerateContentConfig` as a dict, or None when there is nothing to set:
-        the SDK converts every config field by field (~0.25 ms a call), so a plain prompt
-        sends none, exactly like a bare SDK call."""
-        p = request.params
-        config = add_sampling({}, p, "max_output_tokens", "stop_sequences")
-        if request.system:
-            config["system_instruction"] = request.system
-        if blocking and p.timeout is not None:
-            config["http_options"] = {"timeout": max(1, int(p.timeout * 1000))}
-        if not config:
-            return None
-        # No tools are sent, so automatic function calling has nothing to do; saying so
-        # skips its bookkeeping (free here: the config is converted anyway).
-        config["automatic_function_calling"] = {"disable": True}
-        return config
+        """The call's config dict (`_gemini_wire.request_config`); blocking calls carry the
+        call's timeout in it (async ones are bounded by `asyncio.timeout` instead)."""
+        timeout = request.params.timeout
+        timeout_ms = max(1, int(timeout * 1000)) if blocking and timeout is not None else None
+        return request_config(request, timeout_ms=timeout_ms, json_schema=self._json_schema)
 
-    @staticmethod
-    def _contents(request: ChatRequest) -> str | list[dict[str, Any]]:
-        """The turns as `contents`; a lone user turn as plain text, which the SDK turns into
-        the same user `Content` faster than it converts the dict form."""
-        turns = request.messages
-        if len(turns) == 1 and turns[0].role == "user":
-            return turns[0].content
-        return [
-            {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
-            for m in request.messages
-        ]
+    def _contents(self, request: ChatRequest) -> str | list[dict[str, Any]]:
+        return request_contents(request, self.endpoint.provider_id)
 
     def _reply(self, request: ChatRequest, response: Any) -> Response:
         provider = self.endpoint.provider_id
-        text = reply_text(response)
-        if text is None:
+        parsed = parse_reply(provider, response)
+        if parsed is None:
             feedback = getattr(response, "prompt_feedback", None)
             blocked = getattr(feedback, "block_reason", None)
             if blocked is not None:
@@ -251,7 +174,15 @@ class GeminiAdapter(Adapter):
                 f"{provider} sent an answer without candidates", provider=provider
             )
         usage = gemini_usage(getattr(response, "usage_metadata", None)) or Usage()
-        return self.reply(request, text, usage, finish_reason(response))
+        return self.reply(
+            request,
+            parsed.text,
+            usage,
+            finish_reason(response),
+            tool_calls=parsed.tool_calls,
+            reasoning=parsed.reasoning,
+            reasoning_details=parsed.details,
+        )
 
     # -- sync ------------------------------------------------------------------------------
 
@@ -290,10 +221,11 @@ class GeminiAdapter(Adapter):
                 return chunks, next(chunks, None)
 
         chunks, chunk = self._retry.call(open_stream)
+        reader = ChunkReader(self.endpoint.provider_id)
         try:
             with at:
                 while chunk is not None:
-                    events, last = _events(chunk)
+                    events, last = reader.events(chunk)
                     yield from events
                     if last:
                         for response in scope.responses:  # a bounded drain, then closed
@@ -391,10 +323,11 @@ class GeminiAdapter(Adapter):
                     raise
 
         chunks, chunk = await self._retry.acall(open_stream)
+        reader = ChunkReader(self.endpoint.provider_id)
         try:
             with at:
                 while chunk is not None:
-                    events, last = _events(chunk)
+                    events, last = reader.events(chunk)
                     for event in events:
                         yield event
                     if last:
@@ -431,4 +364,4 @@ class GeminiAdapter(Adapter):
         self.close()
 
 
-__all__ = ["GeminiAdapter", "gemini_usage", "retry_delay", "usage_counts"]
+__all__ = ["GeminiAdapter", "gemini_usage", "reply_text", "retry_delay", "usage_counts"]

@@ -10,28 +10,25 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Mapping
-from typing import Any
 
+from rlm_code.testing.formats.gemini_request import parse_request
 from rlm_code.testing.text import count_tokens
 from rlm_code.testing.wire import (
     ErrorKind,
     ErrorSpec,
     JsonObject,
     StreamPlan,
-    WireError,
     WireFormat,
     WireReply,
     WireRequest,
     dumps,
-    message_texts,
-    optional_int,
     require_object,
-    text_of_parts,
 )
 
 __all__ = ["GeminiFormat"]
 
 _API_KEY_INVALID = "API key not valid. Please pass a valid API key."
+MALFORMED_CALL = "MALFORMED_FUNCTION_CALL"
 
 _ERRORS: dict[ErrorKind, ErrorSpec] = {
     "bad_request": ErrorSpec(400, "INVALID_ARGUMENT", "Request contains an invalid argument."),
@@ -109,47 +106,21 @@ class GeminiFormat(WireFormat):
     # -- requests -------------------------------------------------------------------------------
 
     def parse(self, body: object, *, endpoint: str, path_model: str | None) -> WireRequest:
-        data = require_object(body)
-        model = path_model or ""
-        contents = data.get("contents")
-        if not isinstance(contents, list) or not contents:
-            raise WireError(
-                "bad_request", "* GenerateContentRequest.contents: contents is not specified\n"
-            )
-        texts: list[str] = []
-        system = _field(data, "systemInstruction", "system_instruction")
-        if isinstance(system, str):
-            texts.append(system)
-        elif isinstance(system, dict):
-            texts.append(_parts_text(system.get("parts")))
-        said, last_user = message_texts(
-            contents,
-            _parts_text,
-            key="parts",
-            invalid="Invalid value at 'contents'.",
-            default_role="user",
-        )
-        texts += said
-        config = _field(data, "generationConfig", "generation_config")
-        max_tokens = None
-        if isinstance(config, dict):
-            max_tokens = optional_int(
-                _field(config, "maxOutputTokens", "max_output_tokens"), "maxOutputTokens"
-            )
-        return WireRequest(
-            model=model,
-            texts=tuple(texts),
-            last_user_text=last_user,
-            max_tokens=max_tokens,
-            stream=endpoint == "streamGenerateContent",
-        )
+        return parse_request(require_object(body), endpoint=endpoint, path_model=path_model)
 
     # -- answers --------------------------------------------------------------------------------
 
     def render(self, completion: WireReply) -> JsonObject:
-        return self._response(completion, completion.text, completion.completion_tokens, True)
+        if not (completion.tool_calls or completion.reasoning):
+            return self._response(completion, completion.text, completion.completion_tokens, True)
+        candidates = completion.completion_tokens - completion.reasoning_tokens
+        return self._frame(completion, _parts(completion), candidates, True)
 
     def stream(self, completion: WireReply, *, terminate: bool) -> StreamPlan:
+        if completion.tool_calls or completion.reasoning:
+            steps = _steps(completion)
+            content = self._step_events(completion, steps, terminate)
+            return StreamPlan(head=(), content=content, piece_count=len(steps))
         pieces = completion.pieces
         if not pieces:  # an empty reply is still one event, with an empty text part
             last = self._event(completion, "", completion.completion_tokens, terminate)
@@ -177,6 +148,24 @@ class GeminiFormat(WireFormat):
     def _event(self, completion: WireReply, text: str, tokens: int, finish: bool) -> bytes:
         return b"data: " + dumps(self._response(completion, text, tokens, finish)) + b"\r\n\r\n"
 
+    def _step_events(
+        self, completion: WireReply, steps: list[_Step], terminate: bool
+    ) -> Iterator[bytes]:
+        """A reply with reasoning or tool calls: one event per thought piece, text piece and
+        function call (Gemini sends a call whole), cumulative usage on each, the finish reason
+        and the final counts on the last."""
+        thoughts = candidates = 0
+        last = len(steps) - 1
+        for index, (part, thought_tokens, candidate_tokens) in enumerate(steps):
+            thoughts += thought_tokens
+            candidates += candidate_tokens
+            final = index == last
+            if final:
+                thoughts = completion.reasoning_tokens
+                candidates = completion.completion_tokens - thoughts
+            frame = self._frame(completion, [part], candidates, final and terminate, thoughts)
+            yield b"data: " + dumps(frame) + b"\r\n\r\n"
+
     def render_models(self, names: list[str]) -> JsonObject:
         return {"models": [self.render_model(name) for name in names]}
 
@@ -198,30 +187,114 @@ class GeminiFormat(WireFormat):
     def _response(
         self, completion: WireReply, text: str, completion_tokens: int, finish: bool
     ) -> JsonObject:
-        candidate: JsonObject = {
-            "content": {"parts": [{"text": text}], "role": "model"},
-            "index": 0,
-        }
+        return self._frame(completion, [{"text": text}], completion_tokens, finish)
+
+    def _frame(
+        self,
+        completion: WireReply,
+        parts: list[JsonObject],
+        candidates_tokens: int,
+        finish: bool,
+        thoughts_tokens: int | None = None,
+    ) -> JsonObject:
+        """One `GenerateContentResponse`: these parts, and the counts so far."""
+        candidate: JsonObject = {"content": {"parts": parts, "role": "model"}, "index": 0}
         if finish:
-            candidate["finishReason"] = "MAX_TOKENS" if completion.truncated else "STOP"
+            if _malformed(completion) is not None:
+                candidate = {
+                    "content": {"parts": [], "role": "model"},
+                    "finishReason": MALFORMED_CALL,
+                    "index": 0,
+                    "finishMessage": f"Malformed function call: {_malformed(completion)}",
+                }
+            else:
+                candidate["finishReason"] = "MAX_TOKENS" if completion.truncated else "STOP"
         response: JsonObject = {"candidates": [candidate]}
         if completion.usage:
             prompt = completion.prompt_tokens
-            response["usageMetadata"] = {
+            if thoughts_tokens is None:
+                thoughts_tokens = completion.reasoning_tokens
+            usage: JsonObject = {
                 "promptTokenCount": prompt,
-                "candidatesTokenCount": completion_tokens,
-                "totalTokenCount": prompt + completion_tokens,
+                "candidatesTokenCount": candidates_tokens,
+                "totalTokenCount": prompt + candidates_tokens + thoughts_tokens,
                 "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
             }
+            if thoughts_tokens:
+                usage["thoughtsTokenCount"] = thoughts_tokens
+            response["usageMetadata"] = usage
         response["modelVersion"] = completion.model
         response["responseId"] = completion.id or uuid.uuid4().hex
         return response
 
 
-def _field(data: Mapping[str, Any], camel: str, snake: str) -> Any:
-    """Protobuf JSON accepts both spellings of a field name, so the real API does too."""
-    return data[camel] if camel in data else data.get(snake)
+_Step = tuple[JsonObject, int, int]  # (one part, its thought tokens, its candidate tokens)
 
 
-def _parts_text(parts: Any) -> str:
-    return text_of_parts(parts) if isinstance(parts, list) else ""
+def _thoughts_shown(completion: WireReply) -> bool:
+    """Thought parts are sent when the request asked for them (`includeThoughts`)."""
+    return bool(completion.reasoning) and getattr(completion.request, "include_thoughts", True)
+
+
+def _malformed(completion: WireReply) -> str | None:
+    """The argument text of the first call whose arguments are not a JSON object: Gemini
+    sends arguments as an object, so it ends such a reply `MALFORMED_FUNCTION_CALL`."""
+    for call in completion.tool_calls:
+        if not isinstance(call.arguments, dict):
+            return call.arguments_json
+    return None
+
+
+def _call_parts(completion: WireReply) -> list[JsonObject]:
+    """The reply's `functionCall` parts (no `id`: the API sends none for most models); the
+    first carries the thought signature when the model reasoned."""
+    parts: list[JsonObject] = []
+    for call in completion.tool_calls:
+        part: JsonObject = {"functionCall": {"name": call.name, "args": call.arguments}}
+        if completion.reasoning and not parts:
+            part["thoughtSignature"] = completion.signature
+        parts.append(part)
+    return parts
+
+
+def _parts(completion: WireReply) -> list[JsonObject]:
+    """A whole reply's parts: thoughts, text, calls; without calls the signature goes on the
+    last part (as Gemini 3 does)."""
+    parts: list[JsonObject] = []
+    if _thoughts_shown(completion):
+        parts.append({"text": completion.reasoning, "thought": True})
+    calls = [] if _malformed(completion) is not None else _call_parts(completion)
+    if completion.text or not calls:
+        parts.append({"text": completion.text})
+    if calls:
+        parts += calls
+    elif completion.reasoning:
+        parts[-1]["thoughtSignature"] = completion.signature
+    return parts
+
+
+def _steps(completion: WireReply) -> list[_Step]:
+    """A streamed reply's parts, one per event: thought pieces, text pieces, then each call
+    whole. Without calls the signature rides on the last text part (an empty one if the
+    reply has no text)."""
+    steps: list[_Step] = []
+    if _thoughts_shown(completion):
+        steps += [
+            ({"text": piece, "thought": True}, count_tokens(piece), 0)
+            for piece in completion.reasoning_pieces
+        ]
+    steps += [({"text": piece}, 0, count_tokens(piece)) for piece in completion.pieces]
+    if _malformed(completion) is not None:
+        steps.append(({"text": ""}, 0, 0))  # its frame becomes the MALFORMED_FUNCTION_CALL end
+        return steps
+    calls = _call_parts(completion)
+    if calls:
+        steps += [
+            (part, 0, count_tokens(call.arguments_json))
+            for part, call in zip(calls, completion.tool_calls, strict=True)
+        ]
+    elif completion.reasoning:
+        if not completion.pieces:
+            steps.append(({"text": ""}, 0, 0))
+        steps[-1][0]["thoughtSignature"] = completion.signature
+    return steps
