@@ -203,7 +203,10 @@ def image_of(adapter: str, body: dict[str, Any]) -> Any:
     if adapter == "anthropic":
         return next(b for b in body["messages"][-1]["content"] if b["type"] == "image")["source"]
     if adapter == "gemini":
-        return next(p for p in body["contents"][-1]["parts"] if "inlineData" in p)["inlineData"]
+        blob = next(p for p in body["contents"][-1]["parts"] if "inlineData" in p)["inlineData"]
+        # google-genai writes the fields inside a part by their proto names (`mime_type`);
+        # the API reads both spellings.
+        return {"mimeType" if k == "mime_type" else k: v for k, v in blob.items()}
     if adapter == "ollama":
         return body["messages"][-1]["images"]
     parts = body["messages"][-1]["content"]
