@@ -85,6 +85,12 @@ class _Block:
         self.start = ""  # arguments some servers put in content_block_start's `input`
 
 
+def _index(event: dict[str, Any]) -> int:
+    """A content block's index (-1 for anything but an int: the key must be hashable)."""
+    index = event.get("index")
+    return index if isinstance(index, int) else -1
+
+
 def _canonical(done: ToolCallDone) -> ToolCallDone:
     call = done.tool_call
     return ToolCallDone(replace(call, arguments_json=canonical_json(call.arguments)))
@@ -102,7 +108,7 @@ class MessageEvents:
         self.provider = provider
         self.raw: str | None = None
         self.done = False
-        self._blocks: dict[object, _Block] = {}
+        self._blocks: dict[int, _Block] = {}
         self._calls = ToolCallAssembler(provider)
         self._count = 0  # tool calls seen: the next call's index
 
@@ -123,11 +129,11 @@ class MessageEvents:
                 if not isinstance(text, str):
                     raise shape_error(provider, "text in a text delta")
                 return [TextDelta(text)] if text else []
-            return self._delta(event.get("index"), delta)
+            return self._delta(_index(event), delta)
         if kind == "content_block_start":
-            return self._start(event.get("index"), event.get("content_block"))
+            return self._start(_index(event), event.get("content_block"))
         if kind == "content_block_stop":
-            block = self._blocks.pop(event.get("index"), None)
+            block = self._blocks.pop(_index(event), None)
             return self._stop(block) if block is not None else []
         if kind == "message_start":
             message = event.get("message")
@@ -153,7 +159,7 @@ class MessageEvents:
             raise failed(event, provider)
         return []
 
-    def _start(self, index: object, block: object) -> list[AdapterEvent]:
+    def _start(self, index: int, block: object) -> list[AdapterEvent]:
         if not isinstance(block, dict):
             raise shape_error(self.provider, "a content block in content_block_start")
         kind = block.get("type")
@@ -180,7 +186,7 @@ class MessageEvents:
             tracked.data = text_field(block, "data", self.provider)
         return []  # server tool blocks and the like: nothing of ours
 
-    def _delta(self, index: object, delta: dict[str, Any]) -> list[AdapterEvent]:
+    def _delta(self, index: int, delta: dict[str, Any]) -> list[AdapterEvent]:
         kind = delta.get("type")
         block = self._blocks.get(index)
         if kind == "thinking_delta":

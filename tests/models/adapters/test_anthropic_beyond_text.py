@@ -2,9 +2,7 @@
 structured output, images and finish reasons, plain and streamed, sync and async, through the
 connector against the local server speaking the Messages API (strict where it matters).
 
-The stream parser is also fed the server's own bytes cut at arbitrary places (inside JSON
-strings and multi-byte UTF-8): the events, and the `Response` built from them, do not change,
-and equal the whole reply's.
+The stream parser on bytes cut at arbitrary places is in `test_anthropic_stream_parser`.
 """
 
 from __future__ import annotations
@@ -16,8 +14,6 @@ from typing import Any
 
 import jsonschema
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from rlm_code.core.exceptions import (
     ModelError,
@@ -25,26 +21,17 @@ from rlm_code.core.exceptions import (
     ResponseFormatError,
     UnsupportedParameterError,
 )
-from rlm_code.models.adapters._anthropic_wire import parse_message
-from rlm_code.models.adapters._lines import iter_sse
 from rlm_code.models.adapters._tool_calls import canonical_json
-from rlm_code.models.adapters.anthropic_sdk import MessageEvents
 from rlm_code.models.llm_connector import LLMConnector
-from rlm_code.models.streaming import ResponseStream
 from rlm_code.models.types import (
     ReasoningDelta,
     Response,
     ToolCallDelta,
     ToolCallDone,
-    final_finish_reason,
-    normalize_finish_reason,
 )
 from rlm_code.testing import LocalProtocolServer, ScriptedReply, run_local_server
-from rlm_code.testing.formats.anthropic import AnthropicFormat
-from rlm_code.testing.scripted import wire_call
-from rlm_code.testing.wire import WireReply, WireRequest
 
-from .conftest import TARGET_IDS, TARGETS, Connect, chat_requests, cut_at
+from .conftest import TARGET_IDS, TARGETS, Connect, chat_requests
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # SDK model notices
 
@@ -496,112 +483,3 @@ def test_reasoning_maps_to_a_thinking_budget(
     assert last_body(fresh_server)["thinking"]["budget_tokens"] == 1024
     connector.complete("go", tool_choice="auto")  # no tools: nothing to choose among
     assert "tool_choice" not in last_body(fresh_server)
-
-
-# -- the stream parser on bytes cut anywhere ----------------------------------------------------
-
-
-def _reply() -> WireReply:
-    request = WireRequest(model="claude-x", texts=("hi",), last_user_text="hi", reasoning=True)
-    calls = (wire_call("lookup", ARGS), wire_call("lookup", '{"q":"\\u00e9 \\"x\\""}'))
-    return WireReply(
-        request=request,
-        text='Voilà — 日本語 "quoted"',
-        prompt_tokens=3,
-        completion_tokens=20,
-        tool_calls=calls,
-        reasoning="Pensée: ça 🤔 marche",
-    )
-
-
-REPLY = _reply()
-FORMAT = AnthropicFormat()
-PLAN = FORMAT.stream(REPLY, terminate=True)
-STREAM_BYTES = b"".join([*PLAN.head, *PLAN.content, *PLAN.tail])
-WHOLE = parse_message(FORMAT.render(REPLY), "anthropic")
-
-
-def _events(chunks: list[bytes]) -> list[Any]:
-    parser = MessageEvents("anthropic")
-    return [event for sse in iter_sse(chunks, "anthropic") for event in parser.event(sse)]
-
-
-EVENTS = _events([STREAM_BYTES])
-
-
-def _streamed(events: list[Any]) -> Response:
-    stream = ResponseStream(iter(events), "anthropic", "claude-x")
-    list(stream)
-    return stream.response
-
-
-def test_the_parsed_stream_builds_the_whole_reply() -> None:
-    expected = Response(
-        text=WHOLE.text,
-        usage=WHOLE.usage,
-        finish_reason=final_finish_reason(normalize_finish_reason(WHOLE.stop_reason), True),
-        provider="anthropic",
-        model="claude-x",
-        raw_finish_reason=WHOLE.stop_reason,
-        reasoning=WHOLE.reasoning,
-        tool_calls=WHOLE.tool_calls,
-        reasoning_details=WHOLE.details,
-    )
-    assert _streamed(EVENTS) == expected
-    assert WHOLE.tool_calls[1].arguments_json == '{"q": "é \\"x\\""}'
-    assert WHOLE.details == [
-        {"type": "thinking", "thinking": REPLY.reasoning, "signature": REPLY.signature}
-    ]
-    assert _events([bytes([b]) for b in STREAM_BYTES]) == EVENTS  # a chunk per byte
-
-
-@settings(max_examples=150, deadline=None)
-@given(st.lists(st.integers(min_value=0, max_value=len(STREAM_BYTES)), max_size=40))
-def test_chunk_boundaries_anywhere_change_nothing(cuts: list[int]) -> None:
-    assert _events(cut_at(STREAM_BYTES, sorted(cuts))) == EVENTS
-
-
-REDACTED_STREAM = (
-    b'event: message_start\ndata: {"type":"message_start","message":{"usage":'
-    b'{"input_tokens":5,"cache_read_input_tokens":7,"output_tokens":1}}}\n\n'
-    b'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
-    b'"content_block":{"type":"redacted_thinking","data":"b3BhcXVl"}}\n\n'
-    b'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n'
-    b'event: content_block_start\ndata: {"type":"content_block_start","index":1,'
-    b'"content_block":{"type":"tool_use","id":"toolu_9","name":"noop","input":{}}}\n\n'
-    b'event: content_block_stop\ndata: {"type":"content_block_stop","index":1}\n\n'
-    b'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"tool_use"},'
-    b'"usage":{"output_tokens":4}}\n\n'
-    b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
-)
-
-
-def test_redacted_thinking_and_a_call_without_input_deltas() -> None:
-    response = _streamed(_events([REDACTED_STREAM]))
-    assert response.reasoning_details == [{"type": "redacted_thinking", "data": "b3BhcXVl"}]
-    assert response.reasoning is None
-    [call] = response.tool_calls
-    assert (call.id, call.name, call.arguments, call.arguments_json) == (
-        "toolu_9",
-        "noop",
-        {},
-        "{}",
-    )
-    assert response.finish_reason == "tool_calls"
-    assert (response.usage.input_tokens, response.usage.cache_read_tokens) == (5, 7)
-    whole = parse_message(
-        {
-            "content": [
-                {"type": "redacted_thinking", "data": "b3BhcXVl"},
-                {"type": "tool_use", "id": "toolu_9", "name": "noop", "input": {}},
-            ],
-            "stop_reason": "tool_use",
-            "usage": {"input_tokens": 5, "cache_read_input_tokens": 7, "output_tokens": 4},
-        },
-        "anthropic",
-    )
-    assert (whole.tool_calls, whole.details, whole.usage) == (
-        response.tool_calls,
-        response.reasoning_details,
-        response.usage,
-    )
