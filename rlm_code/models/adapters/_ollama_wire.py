@@ -23,7 +23,9 @@ may carry `message.thinking` (reasoning), `message.content` (text) and `message.
 become `arguments_json` through `canonical_json`, so whole and streamed replies agree. The
 `done: true` object carries `done_reason` and the counts `prompt_eval_count` (input) and
 `eval_count` (output, thinking included; Ollama gives no separate reasoning count).
-A plain text line costs what it did before beyond text: one `len(message)` check.
+Content that opens with an inline `<think>...</think>` block is split into reasoning and
+text (`_think`). A plain text line costs what it did before beyond text: one `len(message)`
+check and one flag check.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import json
 from typing import Any
 
 from rlm_code.core.exceptions import ProviderError, ResponseFormatError, UnsupportedParameterError
+from rlm_code.models.adapters._think import ThinkSplitter
 from rlm_code.models.adapters._tool_calls import ToolCallAssembler, canonical_json, new_call_id
 from rlm_code.models.adapters.base import add_sampling, as_count
 from rlm_code.models.adapters.errors import error_detail
@@ -87,7 +90,12 @@ def _turn(message: Message, index: int, provider: str) -> dict[str, Any]:
 
 def ollama_messages(request: ChatRequest, provider: str) -> list[dict[str, Any]]:
     """The system prompt first, then every turn in Ollama's shape."""
-    messages = [_turn(m, i, provider) for i, m in enumerate(request.messages)]
+    messages = [
+        _turn(m, i, provider)
+        if m.parts or m.tool_calls or m.reasoning or m.role == "tool"
+        else {"role": m.role, "content": m.content}
+        for i, m in enumerate(request.messages)
+    ]
     if request.system:
         messages.insert(0, {"role": "system", "content": request.system})
     return messages
@@ -159,14 +167,22 @@ class ChatReader:
     whole, each as one `ToolCallDelta` (its whole arguments); their `ToolCallDone`s (parsed:
     a call without a name or with arguments that are not an object is a
     `ResponseFormatError`) come with the `done: true` object, so a stream cut off before its
-    end never hands the caller a finished call, only the typed error."""
+    end never hands the caller a finished call, only the typed error.
 
-    __slots__ = ("_calls", "_count", "_provider")
+    Content that opens with an inline `<think>` block (a reasoning model on an Ollama that
+    does not parse its thinking: older servers, or templates without thinking support) is
+    split by `ThinkSplitter` into reasoning and text, the same in whole replies and streams.
+    Content that does not open with the tag is text, byte for byte; once that is known the
+    splitter is dropped, so later lines cost nothing more."""
+
+    __slots__ = ("_calls", "_count", "_plain", "_provider", "_think")
 
     def __init__(self, provider: str) -> None:
         self._provider = provider
         self._calls: ToolCallAssembler | None = None
         self._count = 0
+        self._plain = False  # known: the content opens with no think block
+        self._think: ThinkSplitter | None = None  # made if the content may open with one
 
     def events(self, data: Any) -> list[AdapterEvent]:
         """One object's events: reasoning, text, tool calls; when `done`, counts and the end."""
@@ -186,11 +202,14 @@ class ChatReader:
                     raise _bad(provider, "non-text thinking")
                 events.append(ReasoningDelta(thinking))
             if text:
-                events.append(TextDelta(text))
+                if self._plain:
+                    events.append(TextDelta(text))
+                else:
+                    self._split(text, events)
             if extra and (calls := message.get("tool_calls")):
                 events += self._tool_calls(calls)
         if data.get("done") is True:
-            if self._calls is not None:
+            if self.pending:
                 events += self.finish()
             usage = Usage(as_count(data.get("prompt_eval_count")), as_count(data.get("eval_count")))
             if usage.known:
@@ -200,9 +219,43 @@ class ChatReader:
             events.append(StreamEnd(normalize_finish_reason(raw), raw))
         return events
 
+    def _split(self, text: str, events: list[AdapterEvent]) -> None:
+        """Content while it may still open with a think block (the first piece decides at
+        once unless it starts with whitespace or `<`)."""
+        splitter = self._think
+        if splitter is None:
+            if text[0] != "<" and not text[0].isspace():
+                self._plain = True
+                events.append(TextDelta(text))
+                return
+            splitter = self._think = ThinkSplitter()
+        reasoning, rest = splitter.feed(text)
+        if splitter.passthrough:
+            self._plain, self._think = True, None
+        if reasoning:
+            events.append(ReasoningDelta(reasoning))
+        if rest:
+            events.append(TextDelta(rest))
+
+    @property
+    def pending(self) -> bool:
+        """Whether content is held back (a possible `<think>` tag) or tool calls are open."""
+        return self._think is not None or (self._calls is not None and bool(self._calls))
+
     def finish(self) -> list[AdapterEvent]:
-        """The `ToolCallDone`s of the calls not finished yet, in order."""
-        return list(self._calls.finish()) if self._calls is not None else []
+        """What is still held at the end of the reply: content kept back by the `<think>`
+        splitter, then the `ToolCallDone`s of the calls not finished yet, in order."""
+        events: list[AdapterEvent] = []
+        if self._think is not None:
+            reasoning, text = self._think.finish()
+            self._plain, self._think = True, None
+            if reasoning:
+                events.append(ReasoningDelta(reasoning))
+            if text:
+                events.append(TextDelta(text))
+        if self._calls is not None:
+            events += self._calls.finish()
+        return events
 
     def _tool_calls(self, calls: object) -> list[AdapterEvent]:
         provider = self._provider
@@ -234,4 +287,5 @@ def parse_message(data: Any, provider: str) -> list[AdapterEvent]:
     """One `/api/chat` object read on its own (a whole reply): its events, its tool calls
     finished even if the object lacks `done: true`."""
     reader = ChatReader(provider)
-    return reader.events(data) + reader.finish()
+    events = reader.events(data)
+    return events + reader.finish() if reader.pending else events

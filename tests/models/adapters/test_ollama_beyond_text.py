@@ -535,3 +535,59 @@ def test_every_single_byte_cut_gives_the_same_response(stream_body: bytes) -> No
         assert events == whole, cut
     assert expected.complete and expected.finish_reason == "tool_calls"
     assert expected.tool_calls[0].arguments == ARGUMENTS
+
+
+# -- inline <think> ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_inline_think_block_is_reasoning_in_every_mode(
+    mode: str, server: LocalProtocolServer, connect: Connect
+) -> None:
+    """A reasoning model on an Ollama that does not parse thinking: the same split whole and
+    streamed (the stream cuts the block into several lines)."""
+    connector = connect(OLLAMA, server)
+    server.queue_replies([ScriptedReply(text="<think>I weigh ✓ it\ntwice</think>\n\nThe answer.")])
+    response, events = call(connector, mode, "q")
+    assert (response.reasoning, response.text) == ("I weigh ✓ it\ntwice", "The answer.")
+    if events:
+        assert len([e for e in events if e.type == "reasoning_delta"]) > 1
+    server.queue_replies([ScriptedReply(text="Use <think> tags </think> like this.")])
+    response, _ = call(connector, mode, "q")
+    assert (response.reasoning, response.text) == (None, "Use <think> tags </think> like this.")
+
+
+def test_content_that_only_might_open_a_tag_is_text_at_the_end() -> None:
+    parser = NDJSONParser("ollama")
+    events = parser.feed(b'{"message":{"role":"assistant","content":" <thi"},"done":false}\n')
+    assert events == []
+    end = parser.feed(b'{"message":{"role":"assistant","content":""},"done":true}\n')
+    assert end == [TextDelta(" <thi"), StreamEnd(None, None)]
+    cut = parse_message({"message": {"role": "assistant", "content": "<think>cut off"}}, "o")
+    assert cut == [ReasoningDelta("cut off")]
+
+
+THINK_BODY = (
+    b"".join(
+        json.dumps({"message": {"role": "assistant", "content": piece}, "done": False}).encode()
+        + b"\n"
+        for piece in [
+            "\n<thi",
+            "nk>r\u00e9son ",
+            "\u2192 \U0001f680</th",
+            "ink>\n\nAnsw",
+            "er \u00e9",
+        ]
+    )
+    + b'{"message":{"role":"assistant","content":""},"done":true,"done_reason":"stop"}\n'
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(cuts=st.lists(st.integers(0, len(THINK_BODY)), max_size=10).map(sorted))
+def test_a_think_block_splits_the_same_at_any_chunking(cuts: list[int]) -> None:
+    events = _events(cut_at(THINK_BODY, cuts))
+    stream = ResponseStream(iter(events), "ollama", "m")
+    list(stream)
+    reply = stream.response
+    assert (reply.reasoning, reply.text) == ("r\u00e9son \u2192 \U0001f680", "Answer \u00e9")
