@@ -162,7 +162,7 @@ def test_response_message_reads_back_as_the_same_turn() -> None:
     call = ToolCall(
         "call_9",
         "lookup",
-        {"q": "naïve \"quoted\""},
+        {"q": 'naïve "quoted"'},
         '{"q": "naïve \\"quoted\\""}',
         {"google": {"thought_signature": "c2ln"}},
     )
@@ -371,9 +371,7 @@ def test_usage_records_exactly_each_response(connector: Any) -> None:
         ("output_tokens", "output_tokens"),
         ("prompt_tokens", "prompt_tokens"),
     ):
-        assert totals[bucket] == getattr(first.usage, attribute) + getattr(
-            second.usage, attribute
-        )
+        assert totals[bucket] == getattr(first.usage, attribute) + getattr(second.usage, attribute)
     last = connector.get_usage_summary()["last_call"]
     assert last["finish_reason"] == "stop" and last["streamed"] is True
     assert last["input_tokens"] == second.usage.input_tokens
