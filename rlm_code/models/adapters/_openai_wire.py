@@ -147,7 +147,8 @@ def add_features(
     choice = request.tool_choice
     if choice == "tool":
         into["tool_choice"] = {"type": "function", "function": {"name": request.forced_tool}}
-    elif choice is not None:
+    elif choice is not None and request.tools:
+        # Without tools, "auto" and "none" already hold; OpenAI refuses the key alone.
         into["tool_choice"] = choice
     schema = request.response_format
     if schema is not None:

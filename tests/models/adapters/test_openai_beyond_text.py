@@ -361,6 +361,18 @@ def test_reasoning_goes_under_each_hosts_knob(
     assert "reasoning_details" not in json.dumps(body)
 
 
+@pytest.mark.parametrize("choice", ["auto", "none"])
+def test_a_choice_without_tools_is_not_sent(choice: str) -> None:
+    """OpenAI answers `tool_choice` without `tools` with a 400; without tools the choice
+    holds anyway."""
+    request = build_chat_request("m", "hi", None, None, GenerationParams(), tool_choice=choice)
+    assert "tool_choice" not in chat_payload(request, False)
+    with_tools = build_chat_request(
+        "m", "hi", None, None, GenerationParams(), tools=TOOLS, tool_choice=choice
+    )
+    assert chat_payload(with_tools, False)["tool_choice"] == choice
+
+
 def test_the_registry_names_each_hosts_knob() -> None:
     from rlm_code.models.providers.registry import ProviderRegistry
 
