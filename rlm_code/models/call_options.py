@@ -16,9 +16,11 @@ its API cannot do — never silently dropping a setting.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Mapping, Sequence
-from typing import Literal
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
 
 from rlm_code.core.exceptions import InvalidInputError
 from rlm_code.models.types import ReasoningSetting, ResponseFormat, ToolSpec
@@ -26,13 +28,27 @@ from rlm_code.models.types import ReasoningSetting, ResponseFormat, ToolSpec
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _EFFORTS = ("low", "medium", "high")
 ToolChoice = Literal["auto", "none", "required", "tool"]
+# A function's tool spec, made once: reading its signature and docstring costs ~40 µs, and an
+# agent loop passes the same functions on every call. Weak keys: no function is kept alive.
+_FUNCTION_TOOLS: weakref.WeakKeyDictionary[Callable[..., Any], ToolSpec] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _function_tool(fn: Callable[..., Any]) -> ToolSpec:
+    from rlm_code.models.tool_schema import function_tool
+
+    with contextlib.suppress(KeyError, TypeError):  # TypeError: not weakly referenceable
+        return _FUNCTION_TOOLS[fn]
+    spec = function_tool(fn)
+    with contextlib.suppress(TypeError):
+        _FUNCTION_TOOLS[fn] = spec
+    return spec
 
 
 def _tool(item: object, index: int) -> ToolSpec:
     if callable(item) and not isinstance(item, Mapping):
-        from rlm_code.models.tool_schema import function_tool
-
-        return function_tool(item)
+        return _function_tool(item)
     where = f"tools[{index}]"
     if not isinstance(item, Mapping):
         raise InvalidInputError(f"{where} must be a dict or a Python function")

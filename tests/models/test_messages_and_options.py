@@ -390,3 +390,21 @@ def test_response_json_parses_or_raises_a_typed_error() -> None:
 
     with pytest.raises(ResponseFormatError, match="not valid JSON"):
         Response(text="Echo: x", provider="p").json()
+
+
+def test_a_function_tool_is_read_once_and_not_kept_alive() -> None:
+    """Agent loops pass the same functions on every call: the spec is made once, and the
+    cache does not keep a function alive."""
+    import gc
+    import weakref
+
+    def lookup(query: str) -> str:
+        """Look something up."""
+        return query
+
+    first = check_tools([lookup])[0]
+    assert check_tools([lookup])[0] is first
+    ref = weakref.ref(lookup)
+    del lookup
+    gc.collect()
+    assert ref() is None
