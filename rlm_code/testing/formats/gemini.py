@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Mapping
 
-from rlm_code.testing.formats.gemini_request import parse_request
+from rlm_code.testing.formats.gemini_requests import parse_request
 from rlm_code.testing.text import count_tokens
 from rlm_code.testing.wire import (
     ErrorKind,

@@ -42,7 +42,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Mapping
 
-from rlm_code.testing.formats._openai_requests import (
+from rlm_code.testing.formats.openai_requests import (
     asks_reasoning,
     check_images,
     conversation,
