@@ -18,8 +18,11 @@ says what to do next. Adapters map SDK and HTTP errors onto these once, at their
         ├── AuthenticationError      401/403: key rejected
         ├── RateLimitError           429; carries `retry_after` seconds when the provider said
         ├── ModelTimeoutError        connect or read timeout; also a TimeoutError
+        ├── BudgetExceededError      a usage budget would be (or was) overspent; says which limit
         └── ProviderError            5xx, HTML pages, malformed or truncated answers
-            └── ResponseFormatError  the answer could not be parsed (bad JSON, bad stream)
+            ├── ResponseFormatError  the answer could not be parsed (bad JSON, bad stream)
+            ├── ContextLengthExceededError  the prompt (plus max tokens) is over the context
+            └── ContentFilterError   the provider refused the prompt or reply as unsafe
 
 No message, repr or attribute of these errors holds an API key: text passes through
 `rlm_code.core.redact.redact` when the error is rendered.
@@ -173,9 +176,64 @@ class ResponseFormatError(ProviderError):
     """The provider's answer could not be parsed (malformed JSON, broken stream)."""
 
 
+class ContextLengthExceededError(ProviderError):
+    """The request does not fit the model's context window.
+
+    `limit` (the context size) and `requested` (the tokens asked for) are set when the
+    provider's error states them; an agent can then shorten the prompt or pick a larger model.
+    """
+
+    default_hint = "Shorten the prompt or history, lower max_tokens, or use a larger-context model."
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: int | None = None,
+        requested: int | None = None,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.limit = limit
+        self.requested = requested
+
+
+class ContentFilterError(ProviderError):
+    """The provider refused the prompt (or stopped the reply) as unsafe content."""
+
+    default_hint = "Rephrase the request; the provider's safety filter refused it."
+
+
+class BudgetExceededError(ModelError):
+    """A `Budget` limit would be overspent by this request, or was reached mid-stream.
+
+    `limit` names the limit (`max_cost_usd`, `max_input_tokens`, `max_output_tokens`,
+    `max_requests`, `deadline_s`), `reached` is the figure reached and `maximum` the limit.
+    """
+
+    default_hint = "Raise the budget, or start a new scope."
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        limit: str | None = None,
+        reached: float | None = None,
+        maximum: float | None = None,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.limit = limit
+        self.reached = reached
+        self.maximum = maximum
+
+
 __all__ = [
     "AuthenticationError",
+    "BudgetExceededError",
     "ConfigError",
+    "ContentFilterError",
+    "ContextLengthExceededError",
     "InvalidAPIKeyFormatError",
     "InvalidInputError",
     "MissingAPIKeyError",

@@ -27,13 +27,14 @@ share between threads.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 ROLES = ("system", "user", "assistant")  # roles of the string methods' conversation_history
 MESSAGE_ROLES = ("system", "user", "assistant", "tool")  # roles of `messages=`
 
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "other"]
+CostSource = Literal["provider", "price-table", "local"]
 FINISH_REASONS: tuple[FinishReason, ...] = (
     "stop",
     "length",
@@ -163,8 +164,16 @@ class Usage:
     - `cache_read_tokens`, `cache_write_tokens`: prompt tokens read from / written to the
       provider's prompt cache.
     - `reasoning_tokens`: the part of `output_tokens` spent on reasoning (informational).
+    - `cache_write_1h_tokens`: the part of `cache_write_tokens` written with Anthropic's
+      1-hour lifetime (billed higher than the 5-minute writes).
 
     Each is None when the provider did not say.
+
+    Cost: `cost_usd` and `cost_source` are worked out on first access (so the price table
+    loads only when someone asks): `"provider"` when the provider reported the cost itself
+    (`reported_cost_usd`, e.g. OpenRouter's `usage.cost`), `"local"` (0 dollars) for a local
+    server, `"price-table"` from `genai-prices`, or None and None when the model has no known
+    price — never a guessed 0. A `Response` tells its usage which provider and model to price.
     """
 
     input_tokens: int | None = None
@@ -172,6 +181,34 @@ class Usage:
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
+    cache_write_1h_tokens: int | None = None
+    reported_cost_usd: float | None = None
+    # Set by `Response` (provider id, model): what to price. Not part of equality.
+    priced_as: tuple[str, str] | None = field(default=None, compare=False, repr=False)
+    _cost: tuple[float | None, CostSource | None] | None = field(
+        default=None, init=False, compare=False, repr=False
+    )
+
+    @property
+    def cost_usd(self) -> float | None:
+        """The call's cost in US dollars, or None when unknown (see the class docstring)."""
+        return self.cost[0]
+
+    @property
+    def cost_source(self) -> CostSource | None:
+        """Where `cost_usd` came from: "provider", "price-table", "local", or None."""
+        return self.cost[1]
+
+    @property
+    def cost(self) -> tuple[float | None, CostSource | None]:
+        """(`cost_usd`, `cost_source`), worked out once."""
+        cost = self._cost
+        if cost is None:
+            from rlm_code.models.cost import price_usage
+
+            cost = price_usage(self)
+            object.__setattr__(self, "_cost", cost)
+        return cost
 
     @property
     def known(self) -> bool:
@@ -202,7 +239,23 @@ class Usage:
             if newer.cache_write_tokens is None
             else newer.cache_write_tokens,
             self.reasoning_tokens if newer.reasoning_tokens is None else newer.reasoning_tokens,
+            self.cache_write_1h_tokens
+            if newer.cache_write_1h_tokens is None
+            else newer.cache_write_1h_tokens,
+            self.reported_cost_usd if newer.reported_cost_usd is None else newer.reported_cost_usd,
         )
+
+    def for_call(self, provider: str, model: str) -> Usage:
+        """This usage, to be priced as `provider`/`model` (a copy when it was already bound
+        to another call)."""
+        bound = self.priced_as
+        if bound is None:
+            object.__setattr__(self, "priced_as", (provider, model))
+            return self
+        if bound == (provider, model):
+            return self
+        copy = replace(self, priced_as=(provider, model))
+        return copy
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +309,12 @@ class Response:
     complete: bool = True
     tool_calls: list[ToolCall] = field(default_factory=list)
     reasoning_details: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.provider:  # the usage is priced as this reply's provider and model
+            usage = self.usage.for_call(self.provider, self.model)
+            if usage is not self.usage:
+                object.__setattr__(self, "usage", usage)
 
     @property
     def message(self) -> dict[str, Any]:

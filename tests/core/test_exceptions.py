@@ -10,7 +10,10 @@ import pytest
 from rlm_code.core import exceptions as exc_mod
 from rlm_code.core.exceptions import (
     AuthenticationError,
+    BudgetExceededError,
     ConfigError,
+    ContentFilterError,
+    ContextLengthExceededError,
     InvalidAPIKeyFormatError,
     InvalidInputError,
     MissingAPIKeyError,
@@ -39,11 +42,15 @@ MODEL_ERRORS: list[type[ModelError]] = [
     ModelNotFoundError,
     ProviderConnectionError,
     AuthenticationError,
+    BudgetExceededError,
     RateLimitError,
     ModelTimeoutError,
     ProviderError,
     ResponseFormatError,
     UnsupportedParameterError,
+    ContentFilterError,
+    ContextLengthExceededError,
+    BudgetExceededError,
 ]
 ALL_ERRORS: list[type[RLMCodeError]] = [RLMCodeError, ConfigError, ModelError, *MODEL_ERRORS]
 NAMES = [cls.__name__ for cls in MODEL_ERRORS]
@@ -204,3 +211,17 @@ def test_errors_survive_pickling_without_secrets() -> None:
     assert type(clone) is ProviderError
     assert "sk-test-pickle0123456789" not in str(clone)
     assert (clone.provider, clone.status_code) == ("groq", 502)
+
+
+def test_budget_and_context_errors_carry_their_figures() -> None:
+    budget = BudgetExceededError(
+        "max_requests reached: 3 of 3", limit="max_requests", reached=3, maximum=3
+    )
+    assert isinstance(budget, ModelError) and not budget.retryable
+    assert (budget.limit, budget.reached, budget.maximum) == ("max_requests", 3, 3)
+    assert "Raise the budget" in str(budget)
+    context = ContextLengthExceededError(
+        "too long", provider="openai", status_code=400, limit=8192, requested=9000
+    )
+    assert isinstance(context, ProviderError)
+    assert (context.limit, context.requested, context.status_code) == (8192, 9000, 400)
