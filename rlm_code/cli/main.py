@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "rlm_code.cli.commands.models",
     "rlm_code.cli.commands.discover",
     "rlm_code.cli.commands.config",
+    "rlm_code.cli.commands.usage",
     "rlm_code.cli.commands.serve_local",
 )
 SHELL_HANDLER = "rlm_code.cli.shell.loop:run"

@@ -29,6 +29,16 @@ plain-http base URLs for cloud providers on hosts other than this machine. A pro
 holding either is refused. This module only reports where each value came from; the resolver
 (`rlm_code.models.resolve`) applies the policy.
 
+The usage ledger (`rlm_code.models.ledger`) is configured the same way, user config only (a
+cloned project must not move it into its own tree, turn on content logging or switch it off):
+
+    ledger: {enabled: true, path: ~/ledgers/rlm.sqlite3, log_content: false}
+
+`$RLM_CODE_LEDGER` (the real environment only, never `.env`) beats the file: `off`/`0`/`false`/
+`no` turns recording off, `on`/`1`/`true`/`yes` on, anything else is the database path. The
+default path is `$XDG_DATA_HOME/rlm-code/ledger.sqlite3`, else
+`~/.local/share/rlm-code/ledger.sqlite3` (the same rule on every platform).
+
 Values are checked when read and, with the same function (`validate_settings`, from
 `config_files`, importable from here too), before `set_user_setting` writes them: types,
 `provider/model` names, base URLs. API keys never go in these files. YAML anchors and aliases
@@ -58,7 +68,10 @@ KEY_STORE_NAME = "keys.json"
 CONFIG_DIR_ENV = "RLM_CODE_CONFIG_DIR"
 TRUST_PROJECT_URLS_ENV = "RLM_CODE_TRUST_PROJECT_URLS"
 ALLOW_PLAIN_HTTP_ENV = "RLM_CODE_ALLOW_PLAIN_HTTP"
+LEDGER_ENV = "RLM_CODE_LEDGER"
+LEDGER_FILE_NAME = "ledger.sqlite3"
 _TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,28 @@ def user_config_dir(environ: Mapping[str, str] | None = None) -> Path:
     xdg = env.get("XDG_CONFIG_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".config"
     return base / "rlm-code"
+
+
+@dataclass(frozen=True)
+class LedgerSettings:
+    """Where the usage ledger lives and what it records.
+
+    `path` is known even when recording is off (`rlm-code usage` still reads an old ledger);
+    `source` says what decided `enabled` and `path`: "environment" (`$RLM_CODE_LEDGER`), the
+    user config file's path, or "default"."""
+
+    enabled: bool
+    path: Path
+    log_content: bool = False
+    source: str = "default"
+
+
+def user_data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Our data directory: `$XDG_DATA_HOME/rlm-code`, else `~/.local/share/rlm-code`."""
+    env = os.environ if environ is None else environ
+    xdg = env.get("XDG_DATA_HOME")
+    base = Path(xdg).expanduser() if xdg and Path(xdg).is_absolute() else None
+    return (base or Path.home() / ".local" / "share") / "rlm-code"
 
 
 @dataclass(frozen=True)
@@ -252,6 +287,32 @@ class ConfigManager:
         return any(
             _lookup(layer.settings, key) is True for layer in self._layers if not layer.project
         )
+
+    @property
+    def ledger(self) -> LedgerSettings:
+        """The usage ledger's settings: `$RLM_CODE_LEDGER` (real environment only: a project's
+        `.env` must not move or silence it), else the user config's `ledger:`, else on at the
+        default path (see the module docstring)."""
+        enabled = self.get("ledger.enabled", True) is not False
+        configured = self.get("ledger.path")
+        source = str(self.user_config_file) if configured is not None else "default"
+        if configured is not None:
+            path = Path(str(configured)).expanduser()
+        else:
+            path = user_data_dir(self.environ) / LEDGER_FILE_NAME
+        if self.get("ledger.enabled") is not None:
+            source = str(self.user_config_file)
+        raw = self.environ.get(LEDGER_ENV, "").strip()
+        if raw:
+            source = "environment"
+            if raw.lower() in _FALSE:
+                enabled = False
+            elif raw.lower() in _TRUE:
+                enabled = True
+            else:
+                enabled, path = True, Path(os.path.abspath(Path(raw).expanduser()))
+        log_content = self.get("ledger.log_content", False) is True
+        return LedgerSettings(enabled, path, log_content, source)
 
     @property
     def timeouts(self) -> TimeoutSettings:

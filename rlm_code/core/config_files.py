@@ -30,9 +30,12 @@ _SCHEMA: dict[str, Any] = {
     "retries": {"max_attempts": int, "backoff_base": float, "backoff_max": float},
     "trust_project_base_urls": bool,
     "allow_plain_http": bool,
+    "ledger": {"enabled": bool, "path": str, "log_content": bool},
 }
-# Settings a project file may not hold: they relax what a project file may do.
-USER_ONLY = ("trust_project_base_urls", "allow_plain_http")
+# Settings a project file may not hold: the first two relax what a project file may do; the
+# usage ledger is the user's own record (a project must not move it into the repository, turn
+# on prompt logging, or switch it off behind the user's back).
+USER_ONLY = ("trust_project_base_urls", "allow_plain_http", "ledger")
 
 
 def _schema() -> dict[str, Any]:
@@ -146,6 +149,10 @@ def _check_value(key_path: tuple[str, ...], value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: '{name}' must be provider/model, e.g. vllm/my-model")
         if slash and registry.get(provider) is None:
             raise ConfigError(f"{where}: '{name}' names unknown provider '{provider}'")
+        return value
+    if key_path == ("ledger", "path"):
+        if not Path(value).expanduser().is_absolute():
+            raise ConfigError(f"{where}: '{name}' must be an absolute path (or start with ~/)")
         return value
     provider_id = None
     if len(key_path) == 3 and key_path[0] == "providers" and key_path[2] == "base_url":
