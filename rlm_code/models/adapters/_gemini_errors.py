@@ -2,7 +2,9 @@
 aiohttp and parsing errors that escape it, as typed errors (see `_sdk.ErrorMapper`).
 
 The SDK puts the decoded error body on `APIError.details`; a 429 carries its wait as a
-`google.rpc.RetryInfo` detail rather than a `Retry-After` header, so that is read too.
+`google.rpc.RetryInfo` detail rather than a `Retry-After` header, so that is read too. A prompt
+Gemini blocks outright is no error status at all: a 200 without candidates whose
+`promptFeedback.blockReason` says why (`blocked_prompt`, a `ContentFilterError`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from rlm_code.core.exceptions import ModelError, ProviderError, RateLimitError
+from rlm_code.core.exceptions import ContentFilterError, ModelError, RateLimitError
 from rlm_code.models.adapters._sdk import ErrorMapper
 from rlm_code.models.adapters.base import Endpoint
 from rlm_code.models.adapters.errors import (
@@ -19,6 +21,7 @@ from rlm_code.models.adapters.errors import (
     error_for_status,
     map_aiohttp_error,
     map_httpx_error,
+    stream_error,
     timed_out,
 )
 
@@ -40,6 +43,22 @@ def retry_delay(details: Any) -> float | None:
                 except ValueError:
                     return None
     return None
+
+
+def blocked_prompt(provider: str, response: Any) -> ContentFilterError | None:
+    """The error for a reply whose prompt Gemini blocked (`prompt_feedback.block_reason` set,
+    no candidates), whole or as a stream's first chunk; None when nothing was blocked."""
+    feedback = getattr(response, "prompt_feedback", None)
+    reason = getattr(feedback, "block_reason", None)
+    if reason is None:
+        return None
+    said = getattr(feedback, "block_reason_message", None)
+    why = f": {said}" if isinstance(said, str) and said else ""
+    return ContentFilterError(
+        f"{provider} blocked the prompt ({getattr(reason, 'value', reason)}){why}",
+        provider=provider,
+        hint="Rephrase the prompt; Gemini's safety filters refused it.",
+    )
 
 
 class GeminiErrors(ErrorMapper):
@@ -92,7 +111,7 @@ class GeminiErrors(ErrorMapper):
         else:
             body = getattr(exc, "message", None)
         if status < 300:
-            return ProviderError(f"{provider} failed mid-stream: {body}", provider=provider)
+            return stream_error(provider, body)
         headers: Mapping[str, str] | None = getattr(getattr(exc, "response", None), "headers", None)
         error = error_for_status(provider, status, body, headers, model=model)
         if isinstance(error, RateLimitError) and error.retry_after is None:

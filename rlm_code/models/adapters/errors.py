@@ -25,6 +25,11 @@ HTTP error status                         `error_for_status`             by stat
 redirect (3xx): never followed            `ProviderError`                no
 ========================================  =============================  =========
 
+An error body an agent can act on is typed by what it says, whatever its status or whether it
+came inside a stream (`stream_error`): `ContextLengthExceededError` (with `limit` and
+`requested`), `ContentFilterError`, `UnsupportedParameterError`; see `_error_bodies` for the
+bodies each provider sends. None of them is retried.
+
 The mapped error keeps the original's type name (`original="httpx2.ReadTimeout"`) and the
 status code, but not the original itself: it is raised with `__cause__` and `__context__`
 empty (`raise_mapped`), because the original may hold an echoed key or a URL with a password.
@@ -52,6 +57,7 @@ from rlm_code.core.exceptions import (
     ResponseFormatError,
 )
 from rlm_code.core.redact import redact
+from rlm_code.models.adapters._error_bodies import BODY_STATUSES, body_error
 
 if TYPE_CHECKING:
     from rlm_code.core.config import TimeoutSettings
@@ -142,7 +148,8 @@ def error_for_status(
     *,
     model: str | None = None,
 ) -> ModelError:
-    """The typed error for an HTTP error status from `provider`."""
+    """The typed error for an HTTP error status from `provider`; a body naming one of the
+    errors of `_error_bodies` (context, content filter, unsupported setting) gives that one."""
     detail = error_detail(body)
     said = f": {detail}" if detail else ""
     who = f"{provider} answered HTTP {status}{said}"
@@ -171,6 +178,8 @@ def error_for_status(
             status_code=status,
             retry_after=retry_after,
         )
+    if status in BODY_STATUSES and (typed := body_error(provider, status, body, detail)):
+        return typed  # context too long, content refused, a setting the model does not take
     if status == 404:
         lowered = detail.lower()
         if "model" in lowered or (model and model.lower() in lowered):
@@ -204,6 +213,17 @@ def error_for_status(
         status_code=status,
         hint="The provider rejected the request; check the model name and parameters.",
     )
+
+
+def stream_error(
+    provider: str, body: bytes | str | None, what: str = "failed mid-stream"
+) -> ModelError:
+    """The typed error for an error object inside a 200 answer (a stream's error event, an
+    error line in place of the reply): the body's own type when it names one (`body_error`),
+    else a `ProviderError` saying `provider` `what`."""
+    detail = error_detail(body)
+    typed = body_error(provider, None, body, detail)
+    return typed or ProviderError(f"{provider} {what}: {detail}", provider=provider)
 
 
 def timed_out(provider: str, phase: str, seconds: float | None, retryable: bool) -> ModelError:
