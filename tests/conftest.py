@@ -2,7 +2,9 @@
 
 Tests must never read the developer's real config or keys, nor reach a real provider: the
 autouse `_isolated_environment` points the config directories at a temp dir and removes every
-provider key and base-URL variable for the whole session (subprocesses inherit that).
+provider key and base-URL variable for the whole session (subprocesses inherit that). The data
+directory (`XDG_DATA_HOME`) is a temp dir too, so the usage ledger of every test's calls lands
+there, never in the developer's own ledger.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             del os.environ[name]
     os.environ["RLM_CODE_CONFIG_DIR"] = str(config_root / "rlm-code")
     os.environ["XDG_CONFIG_HOME"] = str(config_root)
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("data"))
     for name in ("NO_PROXY", "no_proxy"):
         current = os.environ.get(name)
         os.environ[name] = f"{current},{_LOOPBACK}" if current else _LOOPBACK
