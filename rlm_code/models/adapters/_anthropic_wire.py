@@ -37,6 +37,8 @@ stream's joined `input_json_delta` pieces are parsed and written the same way, s
 streamed replies carry the same text). Stop reason `tool_use` is "tool_calls". Usage:
 Anthropic reports `input_tokens` without the cached tokens and the cache reads and writes
 apart, exactly our buckets; thinking tokens are inside `output_tokens`, not reported apart.
+`cache_creation.ephemeral_1h_input_tokens` is the part of the writes made with the 1-hour
+lifetime (`Usage.cache_write_1h_tokens`).
 """
 
 from __future__ import annotations
@@ -46,13 +48,13 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from rlm_code.core.exceptions import (
-    ProviderError,
+    ModelError,
     ResponseFormatError,
     UnsupportedParameterError,
 )
 from rlm_code.models.adapters._tool_calls import canonical_json, tool_call
 from rlm_code.models.adapters.base import as_count
-from rlm_code.models.adapters.errors import error_detail
+from rlm_code.models.adapters.errors import stream_error
 from rlm_code.models.types import (
     ChatRequest,
     ImagePart,
@@ -221,11 +223,15 @@ def anthropic_usage(data: object) -> Usage | None:
     """A Messages `usage` object in our buckets; None when it is not an object."""
     if not isinstance(data, dict):
         return None
+    creation = data.get("cache_creation")  # the writes by lifetime (the 1-hour ones cost more)
     return Usage(
         as_count(data.get("input_tokens")),
         as_count(data.get("output_tokens")),
         as_count(data.get("cache_read_input_tokens")),
         as_count(data.get("cache_creation_input_tokens")),
+        cache_write_1h_tokens=as_count(creation.get("ephemeral_1h_input_tokens"))
+        if isinstance(creation, dict)
+        else None,
     )
 
 
@@ -233,10 +239,9 @@ def shape_error(provider: str, what: str) -> ResponseFormatError:
     return ResponseFormatError(f"{provider} sent a message without {what}", provider=provider)
 
 
-def failed(data: dict[str, Any], provider: str) -> ProviderError:
-    return ProviderError(
-        f"{provider} failed mid-stream: {error_detail(json.dumps(data))}", provider=provider
-    )
+def failed(data: dict[str, Any], provider: str) -> ModelError:
+    """A stream's `error` event, typed by its body (the content filter stops streams too)."""
+    return stream_error(provider, json.dumps(data))
 
 
 class AnthropicReply(NamedTuple):

@@ -10,7 +10,10 @@ may be incomplete. Streams are parsed by the SSE rules (`_lines.SSEDecoder`).
 Usage buckets: `prompt_tokens` includes cached prompt tokens, reported as
 `prompt_tokens_details.cached_tokens` (OpenAI and most hosts) or `prompt_cache_hit_tokens`
 (DeepSeek); they are moved to `cache_read_tokens` and subtracted from the input count.
-`completion_tokens_details.reasoning_tokens` is the reasoning part of the output.
+`completion_tokens_details.reasoning_tokens` is the reasoning part of the output (xAI counts
+it apart from `completion_tokens`, which its `total_tokens` shows; it is added back). A cost
+the host reports itself (OpenRouter's `usage.cost`, xAI's `cost_in_usd_ticks`) becomes
+`Usage.reported_cost_usd`.
 
 Beyond text (requests are built by `_openai_wire`):
 
@@ -36,13 +39,13 @@ The key is optional: without one no `Authorization` header is sent
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, NamedTuple
 
 from rlm_code.core.exceptions import (
     ModelError,
     ModelTimeoutError,
     ProviderConnectionError,
-    ProviderError,
     ResponseFormatError,
 )
 from rlm_code.models.adapters._lines import SSEDecoder, SSEEvent, loads
@@ -55,7 +58,7 @@ from rlm_code.models.adapters._openai_wire import (
 from rlm_code.models.adapters._think import ThinkSplitter, split_think, starts_with_think
 from rlm_code.models.adapters._tool_calls import ToolCallAssembler, canonical_json, tool_call
 from rlm_code.models.adapters.base import Adapter, add_sampling, as_count
-from rlm_code.models.adapters.errors import error_detail
+from rlm_code.models.adapters.errors import stream_error
 from rlm_code.models.adapters.http_adapter import HTTPAdapter
 from rlm_code.models.types import (
     AdapterEvent,
@@ -110,12 +113,45 @@ def usage_counts(usage: Any) -> Usage:
     cached = as_count(details.get("cached_tokens")) if isinstance(details, dict) else None
     if cached is None:
         cached = as_count(usage.get("prompt_cache_hit_tokens"))
+    out = usage.get("completion_tokens_details")
+    reasoning = as_count(out.get("reasoning_tokens")) if isinstance(out, dict) else None
+    completion = as_count(usage.get("completion_tokens"))
+    if completion is not None and reasoning and prompt is not None:
+        # xAI counts reasoning apart from `completion_tokens` (its total is prompt +
+        # completion + reasoning); OpenAI and the others inside it. The total tells which.
+        total = usage.get("total_tokens")
+        if total == prompt + completion + reasoning and total != prompt + completion:
+            completion += reasoning
     if prompt is not None and cached is not None:
         cached = min(cached, prompt)
         prompt -= cached
-    out = usage.get("completion_tokens_details")
-    reasoning = as_count(out.get("reasoning_tokens")) if isinstance(out, dict) else None
-    return Usage(prompt, as_count(usage.get("completion_tokens")), cached, None, reasoning)
+    return Usage(prompt, completion, cached, None, reasoning, None, reported_cost(usage))
+
+
+def reported_cost(usage: dict[str, Any]) -> float | None:
+    """The call's cost in dollars as the host reports it: xAI's `cost_in_usd_ticks` (1e10
+    ticks to the dollar); OpenRouter's `usage.cost` (credits of one dollar; with a key of your
+    own, `is_byok`, that is only OpenRouter's fee and the provider's own charge is
+    `cost_details.upstream_inference_cost`, so the two add up)."""
+    ticks = usage.get("cost_in_usd_ticks")
+    if isinstance(ticks, int) and not isinstance(ticks, bool) and ticks >= 0:
+        return ticks / 1e10
+    cost = _dollars(usage.get("cost"))
+    if cost is not None and usage.get("is_byok") is True:
+        details = usage.get("cost_details")
+        upstream = (
+            _dollars(details.get("upstream_inference_cost")) if isinstance(details, dict) else None
+        )
+        if upstream is None:
+            return None  # the fee alone is not what the call cost
+        cost += upstream
+    return cost
+
+
+def _dollars(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) and value >= 0 else None
 
 
 class Parsed(NamedTuple):
@@ -183,9 +219,7 @@ def parse_completion(data: Any, provider: str, think: bool = False) -> Parsed:
     if not isinstance(data, dict):
         raise _shape_error(provider, "a JSON object")
     if "error" in data and "choices" not in data:
-        raise ProviderError(
-            f"{provider} returned an error: {error_detail(json.dumps(data))}", provider=provider
-        )
+        raise stream_error(provider, json.dumps(data), "returned an error")
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise _shape_error(provider, "choices")
@@ -245,9 +279,7 @@ class ChatEvents:
     def event(self, sse: SSEEvent) -> list[AdapterEvent]:
         provider = self._provider
         if sse.event == "error":
-            raise ProviderError(
-                f"{provider} failed mid-stream: {error_detail(sse.data)}", provider=provider
-            )
+            raise stream_error(provider, sse.data)
         payload = sse.data
         if len(payload) < 16:  # only short payloads can be the end marker or blank
             payload = payload.strip()
@@ -289,10 +321,7 @@ class ChatEvents:
                 self.finish_reason = reason
                 events += self._close()
         elif "error" in event:
-            raise ProviderError(
-                f"{provider} failed mid-stream: {error_detail(json.dumps(event))}",
-                provider=provider,
-            )
+            raise stream_error(provider, json.dumps(event))
         usage = event.get("usage")
         if usage and isinstance(usage, dict):
             counts = usage_counts(usage)
