@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "ProviderRegistry": "rlm_code.models.providers.registry",
     "ResponseStream": "rlm_code.models.streaming",
     "AsyncResponseStream": "rlm_code.models.streaming",
+    "Budget": "rlm_code.models.budget",
     **dict.fromkeys(
         (
             "Response",
@@ -56,6 +57,9 @@ _EXPORTS: dict[str, str] = {
             "ProviderError",
             "ResponseFormatError",
             "UnsupportedParameterError",
+            "ContextLengthExceededError",
+            "ContentFilterError",
+            "BudgetExceededError",
         ),
         "rlm_code.core.exceptions",
     ),
@@ -65,8 +69,12 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "AsyncResponseStream",
     "AuthenticationError",
+    "Budget",
+    "BudgetExceededError",
     "ConfigError",
     "ConfigManager",
+    "ContentFilterError",
+    "ContextLengthExceededError",
     "Finished",
     "InvalidAPIKeyFormatError",
     "InvalidInputError",

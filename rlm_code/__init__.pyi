@@ -2,7 +2,10 @@
 
 from rlm_code.core.config import ConfigManager as ConfigManager
 from rlm_code.core.exceptions import AuthenticationError as AuthenticationError
+from rlm_code.core.exceptions import BudgetExceededError as BudgetExceededError
 from rlm_code.core.exceptions import ConfigError as ConfigError
+from rlm_code.core.exceptions import ContentFilterError as ContentFilterError
+from rlm_code.core.exceptions import ContextLengthExceededError as ContextLengthExceededError
 from rlm_code.core.exceptions import InvalidAPIKeyFormatError as InvalidAPIKeyFormatError
 from rlm_code.core.exceptions import InvalidInputError as InvalidInputError
 from rlm_code.core.exceptions import MissingAPIKeyError as MissingAPIKeyError
@@ -18,6 +21,7 @@ from rlm_code.core.exceptions import ResponseFormatError as ResponseFormatError
 from rlm_code.core.exceptions import RLMCodeError as RLMCodeError
 from rlm_code.core.exceptions import SDKNotInstalledError as SDKNotInstalledError
 from rlm_code.core.exceptions import UnsupportedParameterError as UnsupportedParameterError
+from rlm_code.models.budget import Budget as Budget
 from rlm_code.models.llm_connector import LLMConnector as LLMConnector
 from rlm_code.models.providers.registry import ProviderRegistry as ProviderRegistry
 from rlm_code.models.streaming import AsyncResponseStream as AsyncResponseStream

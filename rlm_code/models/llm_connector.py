@@ -29,19 +29,22 @@ from rlm_code.core.exceptions import (
 )
 from rlm_code.core.redact import install_log_redaction
 from rlm_code.models import calls
+from rlm_code.models.budget import Budget
 from rlm_code.models.connection import NOT_CONNECTED_STATUS, Connection
 from rlm_code.models.message_calls import MessageCalls
+from rlm_code.models.metering import Metering
 from rlm_code.models.prompting import build_request, make_params
 from rlm_code.models.provider_status import supported_providers
 from rlm_code.models.providers.registry import ProviderRegistry, ProviderSpec
 from rlm_code.models.resolve import curated_models, resolve
 from rlm_code.models.types import ChatRequest
-from rlm_code.models.usage import UsageTracker, usage_delta
+from rlm_code.models.usage import UsageTracker
+from rlm_code.models.usage_api import UsageMethods
 
 log = logging.getLogger("rlm_code.connector")
 
 
-class LLMConnector(MessageCalls):
+class LLMConnector(MessageCalls, UsageMethods):
     """Connects to one model at a time; generates plain, streamed and async replies
     (`complete`/`stream`/`acomplete`/`astream`, inherited from `MessageCalls`, return typed
     `Response`s and events)."""
@@ -51,13 +54,15 @@ class LLMConnector(MessageCalls):
         config_manager: ConfigManager | None = None,
         *,
         registry: ProviderRegistry | None = None,
+        budget: Budget | None = None,
     ) -> None:
         install_log_redaction()
         self.config_manager = config_manager if config_manager is not None else ConfigManager()
         self.provider_registry = registry if registry is not None else ProviderRegistry.default()
         self._lock = threading.Lock()
         self._connection: Connection | None = None
-        self._usage = UsageTracker()
+        self._metering = Metering(UsageTracker(), self._open_ledger)
+        self.budget = budget
 
     def __repr__(self) -> str:
         conn = self._connection
@@ -77,6 +82,13 @@ class LLMConnector(MessageCalls):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+    def _open_ledger(self) -> Any:
+        """The persistent usage ledger as configured (None when it is off); opened by
+        metering on the first call, so a connector that makes no call opens nothing."""
+        from rlm_code.models.ledger import Ledger
+
+        return Ledger.from_settings(self.config_manager)
 
     def close(self) -> None:
         """Disconnect; the client closes when the calls still running on it have ended."""
@@ -212,7 +224,7 @@ class LLMConnector(MessageCalls):
         prepared = self._prepare(
             prompt, system_prompt, context, temperature, max_tokens, stop, timeout
         )
-        return calls.complete(*prepared, self._usage).text
+        return calls.complete(*prepared, self._metering).text
 
     def stream_response(
         self,
@@ -230,7 +242,7 @@ class LLMConnector(MessageCalls):
         prepared = self._prepare(
             prompt, system_prompt, context, temperature, max_tokens, stop, timeout
         )
-        return calls.stream(*prepared, self._usage).text()  # type: ignore[return-value]
+        return calls.stream(*prepared, self._metering).text()  # type: ignore[return-value]
 
     async def agenerate_response(
         self,
@@ -247,7 +259,7 @@ class LLMConnector(MessageCalls):
         prepared = self._prepare(
             prompt, system_prompt, context, temperature, max_tokens, stop, timeout
         )
-        return (await calls.acomplete(*prepared, self._usage)).text
+        return (await calls.acomplete(*prepared, self._metering)).text
 
     def astream_response(
         self,
@@ -264,7 +276,7 @@ class LLMConnector(MessageCalls):
         prepared = self._prepare(
             prompt, system_prompt, context, temperature, max_tokens, stop, timeout
         )
-        return calls.astream(*prepared, self._usage).text()  # type: ignore[return-value]
+        return calls.astream(*prepared, self._metering).text()  # type: ignore[return-value]
 
     def generate_response_with_model(
         self,
@@ -292,27 +304,9 @@ class LLMConnector(MessageCalls):
             prepared = self._prepare(
                 prompt, system_prompt, context, temperature, max_tokens, stop, timeout, temporary
             )
-            return calls.complete(*prepared, self._usage).text
+            return calls.complete(*prepared, self._metering).text
         finally:
             temporary.retire()
-
-    # -- usage -----------------------------------------------------------------------------
-
-    def usage_snapshot(self) -> dict[str, int]:
-        """Compact counters (calls, prompt and completion tokens) for `usage_delta`."""
-        return self._usage.snapshot()
-
-    @staticmethod
-    def usage_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
-        """`after - before` for calls and tokens (plus `unknown_usage_calls` when non-zero)."""
-        return usage_delta(before or {}, after or {})
-
-    def get_usage_summary(self) -> dict[str, Any]:
-        """`totals`, `by_model` keyed `provider/model`, and `last_call`."""
-        return self._usage.summary()
-
-    def reset_usage(self) -> None:
-        self._usage.reset()
 
     # -- providers and models --------------------------------------------------------------
 

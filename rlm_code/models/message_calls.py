@@ -16,10 +16,10 @@ from typing import Any, Literal, TypedDict, Unpack
 
 from rlm_code.models import calls
 from rlm_code.models.connection import Connection
+from rlm_code.models.metering import Metering
 from rlm_code.models.prompting import build_chat_request, make_params
 from rlm_code.models.streaming import AsyncResponseStream, ResponseStream
 from rlm_code.models.types import ChatRequest, Response
-from rlm_code.models.usage import UsageTracker
 
 
 class CallOptions(TypedDict, total=False):
@@ -50,7 +50,7 @@ class CallOptions(TypedDict, total=False):
 class MessageCalls:
     """The rich call methods; the host class provides the current connection and tracker."""
 
-    _usage: UsageTracker
+    _metering: Metering
 
     def _hold_current(self) -> Connection:  # pragma: no cover - provided by LLMConnector
         raise NotImplementedError
@@ -85,23 +85,34 @@ class MessageCalls:
     def complete(self, prompt: str | None = None, **options: Unpack[CallOptions]) -> Response:
         """The whole reply as a `Response`: text, tool calls, reasoning, finish reason, usage,
         and `message` to append for the next turn. See `CallOptions` for the arguments."""
-        return calls.complete(*self._prepare_chat(prompt, options), self._usage)
+        return calls.complete(*self._prepare_chat(prompt, options), self._metering)
 
     def stream(self, prompt: str | None = None, **options: Unpack[CallOptions]) -> ResponseStream:
         """The reply as typed events (`TextDelta`, `ReasoningDelta`, `ToolCallDelta`,
         `ToolCallDone`, `UsageReport`, then `Finished`); `.response` is the whole `Response`
         after the last one. Use it as a context manager: leaving early closes the connection
         and records the usage received so far."""
-        return calls.stream(*self._prepare_chat(prompt, options), self._usage)
+        return calls.stream(*self._prepare_chat(prompt, options), self._metering)
 
     async def acomplete(
         self, prompt: str | None = None, **options: Unpack[CallOptions]
     ) -> Response:
         """Async twin of `complete`."""
-        return await calls.acomplete(*self._prepare_chat(prompt, options), self._usage)
+        return await calls.acomplete(*self._prepare_chat(prompt, options), self._metering)
+
+    def count_tokens(self, prompt: str | None = None, **options: Unpack[CallOptions]) -> int:
+        """The request's input tokens as the provider counts them, for an exact pre-flight
+        check against a budget or a context window. Anthropic and Gemini have a counting
+        endpoint; other providers raise `UnsupportedParameterError`. Nothing is generated,
+        and nothing is counted as a call."""
+        conn, request = self._prepare_chat(prompt, options)
+        try:
+            return conn.adapter.count_tokens(request)
+        finally:
+            conn.release()
 
     def astream(
         self, prompt: str | None = None, **options: Unpack[CallOptions]
     ) -> AsyncResponseStream:
         """Async twin of `stream` (`async for` / `async with`)."""
-        return calls.astream(*self._prepare_chat(prompt, options), self._usage)
+        return calls.astream(*self._prepare_chat(prompt, options), self._metering)

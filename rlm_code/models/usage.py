@@ -12,13 +12,12 @@ import time
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from rlm_code.models.call_record import CallRecord
+from rlm_code.models.tally import Tally
 from rlm_code.models.types import Usage
 
 SNAPSHOT_KEYS = ("total_calls", "prompt_tokens", "completion_tokens", "unknown_usage_calls")
 _DELTA_ALWAYS = ("total_calls", "prompt_tokens", "completion_tokens")
-
-
-BUCKETS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 
 
 class _LastCall(NamedTuple):
@@ -48,6 +47,8 @@ class _LastCall(NamedTuple):
             "cache_write_tokens": usage.cache_write_tokens,
             "reasoning_tokens": usage.reasoning_tokens,
             "total_tokens": usage.total_tokens,
+            "cost_usd": usage.cost_usd,
+            "cost_source": usage.cost_source,
             "usage_known": prompt is not None and completion is not None,
             "finish_reason": self.finish_reason,
             "streamed": self.streamed,
@@ -56,34 +57,56 @@ class _LastCall(NamedTuple):
         }
 
 
-def _new_entry() -> dict[str, Any]:
-    return {
-        "calls": 0,
-        "prompt_tokens": 0,
-        "completion_tokens": 0,
-        **dict.fromkeys(BUCKETS, 0),
-        "unknown_usage_calls": 0,
-    }
-
-
 class UsageTracker:
-    """Accumulates calls and tokens per model; safe to share between threads.
+    """Accumulates calls, tokens and cost per model and per scope name; safe to share
+    between threads.
 
     `prompt_tokens` is every prompt token (`Usage.prompt_tokens`: input plus cache reads and
     writes), `completion_tokens` (also shown as `output_tokens`) every generated one; the
     buckets of `Usage` (`input_tokens` without the cache, cache reads and writes, reasoning)
     are shown beside them, so `prompt_tokens = input + cache reads + cache writes`. A call that
     lacks either count is an `unknown_usage_calls` call and adds only what it did report: a
-    missing count is unknown, never 0.
+    missing count is unknown, never 0. Cost is summed from each call's own `Usage.cost_usd`
+    when a summary is asked for (`Tally`), with `cost_partial` when some call's cost is unknown.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._totals = dict.fromkeys(SNAPSHOT_KEYS, 0)
-        self._buckets = dict.fromkeys(BUCKETS, 0)
-        self._failed = 0
-        self._by_model: dict[str, dict[str, Any]] = {}
+        self._totals = Tally()
+        self._by_model: dict[str, Tally] = {}
+        self._by_scope: dict[str, Tally] = {}
         self._last_call: _LastCall | None = None
+
+    def record_call(self, record: CallRecord) -> None:
+        """Count one call (`record.error_type` set: a failure, no tokens).
+
+        Runs on every call, so it only adds numbers up under the lock and keeps the last
+        call's raw facts; `summary()` turns those into dicts when asked."""
+        key = f"{record.provider}/{record.model}"
+        usage = record.usage
+        with self._lock:
+            tallies = [self._totals, self._model(key)]
+            for name in record.scopes:
+                scope = self._by_scope.get(name)
+                if scope is None:
+                    scope = self._by_scope[name] = Tally()
+                tallies.append(scope)
+            if record.error_type is not None:
+                for tally in tallies:
+                    tally.add_failure()
+                return
+            for tally in tallies:
+                tally.add(usage)
+            self._last_call = _LastCall(
+                record.at, key, record.provider, usage, record.finish_reason, record.streamed,
+                record.interrupted, record.latency_ms,
+            )  # fmt: skip
+
+    def _model(self, key: str) -> Tally:
+        tally = self._by_model.get(key)
+        if tally is None:
+            tally = self._by_model[key] = Tally()
+        return tally
 
     def record(
         self,
@@ -96,69 +119,51 @@ class UsageTracker:
         latency_ms: float | None = None,
         finish_reason: str | None = None,
     ) -> None:
-        """Count one call that reached the provider and produced (part of) a reply.
-
-        Runs on every call, so it only adds numbers up under the lock and keeps the last
-        call's raw facts; `summary()` turns those into the `last_call` dict when asked."""
-        prompt = usage.prompt_tokens
-        completion = usage.output_tokens
-        known = prompt is not None and completion is not None
-        key = f"{provider_id}/{model}"
-        with self._lock:
-            entry = self._by_model.get(key)
-            if entry is None:
-                entry = self._by_model[key] = _new_entry()
-            for counters, calls_key in ((self._totals, "total_calls"), (entry, "calls")):
-                counters[calls_key] += 1
-                counters["prompt_tokens"] += prompt or 0
-                counters["completion_tokens"] += completion or 0
-                if not known:
-                    counters["unknown_usage_calls"] += 1
-            for name, value in (
-                ("input_tokens", usage.input_tokens),
-                ("cache_read_tokens", usage.cache_read_tokens),
-                ("cache_write_tokens", usage.cache_write_tokens),
-                ("reasoning_tokens", usage.reasoning_tokens),
-            ):
-                if value:
-                    self._buckets[name] += value
-                    entry[name] += value
-            self._last_call = _LastCall(
-                time.time(), key, provider_id, usage, finish_reason, streamed, interrupted,
-                latency_ms,
-            )  # fmt: skip
-
-    def record_failure(self) -> None:
-        """Count a call that failed before any reply arrived (no tokens are charged)."""
-        with self._lock:
-            self._failed += 1
+        """Count one call that reached the provider and produced (part of) a reply."""
+        self.record_call(
+            CallRecord(
+                time.time(),
+                provider_id,
+                model,
+                usage,
+                latency_ms=latency_ms,
+                finish_reason=finish_reason,
+                streamed=streamed,
+                interrupted=interrupted,
+            )
+        )
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
-            return dict(self._totals)
+            t = self._totals
+            return {
+                "total_calls": t.calls,
+                "prompt_tokens": t.prompt_tokens,
+                "completion_tokens": t.completion_tokens,
+                "unknown_usage_calls": t.unknown_usage_calls,
+            }
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, scope: str | None = None) -> dict[str, Any]:
+        """`totals`, `by_model` and `last_call` (the spec's shape); given a scope name, the
+        totals of that scope's calls (`by_model` and `last_call` then cover all calls)."""
         with self._lock:
-            totals: dict[str, Any] = dict(self._totals)
-            totals.update(self._buckets)
-            totals["output_tokens"] = totals["completion_tokens"]
-            totals["total_tokens"] = totals["prompt_tokens"] + totals["completion_tokens"]
-            totals["failed_calls"] = self._failed
-            by_model: dict[str, Any] = {}
-            for key, entry in self._by_model.items():
-                item: dict[str, Any] = dict(entry)
-                item["output_tokens"] = entry["completion_tokens"]
-                item["total_tokens"] = entry["prompt_tokens"] + entry["completion_tokens"]
-                by_model[key] = item
+            chosen = self._totals if scope is None else self._by_scope.get(scope) or Tally()
+            totals = chosen.as_dict()
+            totals["total_calls"] = totals.pop("calls")
+            totals["failed_calls"] = chosen.failed_calls
+            by_model = {key: tally.as_dict() for key, tally in self._by_model.items()}
             last = self._last_call
         return {"totals": totals, "by_model": by_model, "last_call": last and last.as_dict()}
 
+    def scope_names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._by_scope)
+
     def reset(self) -> None:
         with self._lock:
-            self._totals = dict.fromkeys(SNAPSHOT_KEYS, 0)
-            self._buckets = dict.fromkeys(BUCKETS, 0)
-            self._failed = 0
+            self._totals = Tally()
             self._by_model.clear()
+            self._by_scope.clear()
             self._last_call = None
 
 

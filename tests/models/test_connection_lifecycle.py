@@ -169,7 +169,7 @@ def test_a_stream_object_releases_its_connection(tmp_path: Path, local_server: A
     from rlm_code.models import calls
 
     _, request = connector._prepare("a b c", None, None, None, None, None, None)
-    stream = calls.stream(conn, request, connector._usage)
+    stream = calls.stream(conn, request, connector._metering)
     assert conn._users == 1
     if how == "close":
         next(stream)

@@ -39,6 +39,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from rlm_code.core.exceptions import ResponseFormatError
 from rlm_code.models.adapters._anthropic_wire import (
     DEFAULT_MAX_TOKENS,
     anthropic_usage,
@@ -270,6 +271,29 @@ class AnthropicAdapter(StainlessAdapter):
 
     def _stream_parser(self) -> MessageEvents:
         return MessageEvents(self.endpoint.provider_id)
+
+    def count_tokens(self, request: ChatRequest) -> int:
+        """`messages.count_tokens` with the same messages, system prompt, tools and thinking
+        the call would send."""
+        args = self._arguments(request, False)
+        counted = {key: value for key, value in args.items() if key in _COUNTED}
+
+        def attempt() -> int:
+            with self._errors.at(request.model):
+                answer = self._client.messages.count_tokens(**counted)
+            tokens = getattr(answer, "input_tokens", None)
+            if not isinstance(tokens, int) or isinstance(tokens, bool):
+                raise ResponseFormatError(
+                    f"{self.endpoint.provider_id} sent a token count without input_tokens",
+                    provider=self.endpoint.provider_id,
+                )
+            return tokens
+
+        return self._retry.call(attempt)
+
+
+# What `messages.count_tokens` takes of a `messages.create` request.
+_COUNTED = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking"})
 
 
 __all__ = [

@@ -134,6 +134,17 @@ class Adapter(ABC):
         """The models the provider says this account can use."""
         return []
 
+    def count_tokens(self, request: ChatRequest) -> int:
+        """The prompt's input tokens as the provider counts them (no generation). Only APIs
+        with a counting endpoint (Anthropic, Gemini) have it; the others refuse."""
+        from rlm_code.core.exceptions import UnsupportedParameterError
+
+        raise UnsupportedParameterError(
+            f"{self.endpoint.provider_id} has no token-counting endpoint; count_tokens is "
+            "available for Anthropic and Gemini models",
+            provider=self.endpoint.provider_id,
+        )
+
     def close(self) -> None:  # noqa: B027 - adapters without clients have nothing to release
         """Release the connection's clients. Idempotent."""
 

@@ -49,9 +49,10 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from rlm_code.core.exceptions import (
+    ContentFilterError,
     MissingAPIKeyError,
-    ProviderError,
     ResponseFormatError,
+    UnsupportedParameterError,
 )
 from rlm_code.models.adapters._gemini_errors import GeminiErrors, retry_delay
 from rlm_code.models.adapters._gemini_wire import (
@@ -165,7 +166,7 @@ class GeminiAdapter(Adapter):
             blocked = getattr(feedback, "block_reason", None)
             if blocked is not None:
                 reason = getattr(blocked, "value", blocked)
-                raise ProviderError(
+                raise ContentFilterError(
                     f"{provider} blocked the prompt ({reason})",
                     provider=provider,
                     hint="Rephrase the prompt; Gemini's safety filters refused it.",
@@ -183,6 +184,31 @@ class GeminiAdapter(Adapter):
             reasoning=parsed.reasoning,
             reasoning_details=parsed.details,
         )
+
+    def count_tokens(self, request: ChatRequest) -> int:
+        """`models.count_tokens` on the request's contents. Gemini's developer API counts
+        contents only, so a system prompt or tools (which it would leave out) are refused
+        rather than counted short."""
+        provider = self.endpoint.provider_id
+        if request.system or request.tools:
+            raise UnsupportedParameterError(
+                f"{provider}'s count_tokens counts the conversation only; a system prompt or "
+                "tools would be left out of the count, so they are refused here",
+                provider=provider,
+            )
+        contents = self._contents(request)
+
+        def attempt() -> int:
+            with self._errors.at(request.model):
+                answer = self._client.models.count_tokens(model=request.model, contents=contents)
+            tokens = getattr(answer, "total_tokens", None)
+            if not isinstance(tokens, int) or isinstance(tokens, bool):
+                raise ResponseFormatError(
+                    f"{provider} sent a token count without total_tokens", provider=provider
+                )
+            return tokens
+
+        return self._retry.call(attempt)
 
     # -- sync ------------------------------------------------------------------------------
 
