@@ -31,13 +31,14 @@ hours) are looked up for the moment of pricing (`at`, default now).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from rlm_code.models.providers.registry import ProviderRegistry
 
 if TYPE_CHECKING:  # `types` imports this module when a cost is first asked for
+    from datetime import datetime
+    from decimal import Decimal
+
     from genai_prices.types import ModelInfo, ModelPrice
 
     from rlm_code.models.types import Usage
@@ -209,7 +210,11 @@ class _Model:
 
         if isinstance(self._info.prices, ModelPrice):
             return self._static
-        price = self._info.get_prices(at or datetime.now(tz=UTC))
+        if at is None:
+            from datetime import UTC, datetime
+
+            at = datetime.now(tz=UTC)
+        price = self._info.get_prices(at)
         known = self._dated.get(id(price))
         if known is None or known[0] is not price:
             known = (price, _Rates(price) if _priced(price) else None)
