@@ -196,3 +196,29 @@ def test_readme_tools_snippet_runs_as_written(tmp_path: Path) -> None:
         "Thinking about: Why is the sky blue?",
     ]
     assert lines[4].startswith("Usage(input_tokens=5, output_tokens=")
+
+
+def test_readme_cost_and_budget_snippet_runs_as_written(tmp_path: Path) -> None:
+    """The README's "Cost, usage scopes and budgets" sample prints what its comments say."""
+    import re
+
+    readme = (EXAMPLE.parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Cost, usage scopes and budgets") :]
+    found = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert found is not None
+    result = subprocess.run(
+        [sys.executable, "-c", found.group(1)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        env=cli_env(tmp_path),
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    expected = [
+        line.split("# ")[-1].strip()
+        for line in found.group(1).splitlines()
+        if "print(" in line and "# " in line
+    ]
+    assert result.stdout.splitlines() == expected

@@ -127,9 +127,19 @@ def error_lines(text: str) -> list[str]:
 
 
 def usage_row(text: str, name: str) -> list[int]:
-    """The numbers of one row of the /usage table (`name` is `provider/model` or `total`)."""
+    """The token numbers of one row of the /usage table (`name` is `provider/model` or
+    `total`); the last cell, the cost, is `usage_cost`."""
     for line in text.split("\n"):
         cells = line.split()
         if cells and cells[0] == name:
-            return [int(c) for c in cells[1:]]
+            return [int(c) for c in cells[1:6]]
+    raise AssertionError(f"no /usage row {name!r} in:\n{text}")
+
+
+def usage_cost(text: str, name: str) -> str:
+    """The cost cell of one row of the /usage table."""
+    for line in text.split("\n"):
+        cells = line.split()
+        if cells and cells[0] == name:
+            return cells[6]
     raise AssertionError(f"no /usage row {name!r} in:\n{text}")

@@ -30,6 +30,7 @@ from shell_helpers import (
     error_lines,
     plain,
     shell_env,
+    usage_cost,
     usage_row,
 )
 
@@ -308,6 +309,7 @@ def test_usage_shows_the_connectors_numbers(fresh_shell: Session) -> None:
     expected = [len(turns), expected_prompt, expected_completion, total, 0]
     assert usage_row(table, VLLM) == expected
     assert usage_row(table, "total") == expected
+    assert usage_cost(table, VLLM) == usage_cost(table, "total") == "$0.0000"  # a local server
 
 
 def test_ctrl_c_stops_a_streamed_reply_and_keeps_the_part_shown(

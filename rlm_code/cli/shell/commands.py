@@ -121,7 +121,7 @@ def cmd_usage(shell: Shell, rest: str) -> None:
     if not totals["total_calls"] and not failed:
         shell.say("no calls yet in this session")
         return
-    headers = ("model", "calls", "prompt", "completion", "total", "no usage reported")
+    headers = ("model", "calls", "prompt", "completion", "total", "no usage reported", "cost")
 
     def row(name: str, entry: dict[str, Any], calls: str) -> list[Any]:
         return [
@@ -131,6 +131,7 @@ def cmd_usage(shell: Shell, rest: str) -> None:
             entry["completion_tokens"],
             entry["total_tokens"],
             entry["unknown_usage_calls"],
+            _cost(entry),
         ]
 
     rows = [row(name, entry, "calls") for name, entry in summary["by_model"].items()]
@@ -147,11 +148,25 @@ def cmd_usage(shell: Shell, rest: str) -> None:
         shell.say(
             f"{failed} failed call{'s' if failed != 1 else ''} (no reply, no tokens)", dim=True
         )
+    if totals.get("cost_partial"):
+        shell.say(
+            "cost covers only the calls with a known price ('+' marks a partial sum); "
+            "`rlm-code usage` shows the ledger",
+            dim=True,
+        )
     last = summary.get("last_call")
     if last and last.get("interrupted"):
         shell.say(
             f"the last call ({last['model']}) stopped before the reply was complete", dim=True
         )
+
+
+def _cost(entry: dict[str, Any]) -> str:
+    """`$0.0123`, `$0.0123+` when some call's price is unknown, `unknown` when none is known."""
+    cost = entry.get("cost_usd")
+    if cost is None:
+        return "unknown"
+    return f"${cost:.4f}" + ("+" if entry.get("cost_partial") else "")
 
 
 # -- catalog ------------------------------------------------------------------------------------
