@@ -152,6 +152,33 @@ Ollama ``{"error": "..."}`` (TGI ``{"error", "error_type"}`` and llama.cpp
     A valid answer without usage: no OpenAI ``usage`` (nor usage chunk), no Anthropic
     ``usage`` (the SDK's ``MessageStream`` helper cannot accumulate that; raw events work), no
     Gemini ``usageMetadata``, no Ollama ``prompt_eval_count``/``eval_count``.
+
+The body faults answer a POST with the service's own body for an error an agent can act on,
+before any model work; a service without such an error answers normally. The figures of
+``context_length`` are ``X-Context-Limit`` (default 4096) and ``X-Context-Requested`` (5000).
+
+``context_length``
+    Status 400: OpenAI ``context_length_exceeded`` ("This model's maximum context length is
+    4096 tokens. However, your messages resulted in 5000 tokens..."), Anthropic
+    ``invalid_request_error`` "prompt is too long: 5000 tokens > 4096 maximum", Gemini
+    ``INVALID_ARGUMENT`` "The input token count (5000) exceeds the maximum number of tokens
+    allowed (4096).", Ollama ``{"error": "<llama-server body as a JSON string>"}`` (what it
+    sends with ``truncate: false``; by default Ollama silently shortens the prompt), llama.cpp
+    ``exceed_context_size_error`` with ``n_prompt_tokens``/``n_ctx``; TGI status 422
+    ``validation`` ("`inputs` tokens + `max_new_tokens` must be <= 4096...").
+``content_filter``
+    OpenAI status 400 ``content_filter`` (Azure OpenAI's body, ``innererror``
+    ``ResponsibleAIPolicyViolation``); Anthropic status 400 "Output blocked by content filtering
+    policy", or for a streamed request a 200 stream that begins (message_start, a text block,
+    one delta) and ends with that ``error`` event; Gemini status 200 without candidates,
+    ``promptFeedback.blockReason: SAFETY`` (streamed: that one event). Ollama, llama.cpp and TGI
+    have no content filter: a normal answer.
+``unsupported_parameter``
+    Status 400: OpenAI ``unsupported_parameter`` "Unsupported parameter: 'temperature' is not
+    supported with this model.", Anthropic "`temperature` and `top_p` cannot both be specified
+    for this model...", Gemini "Function calling is not enabled for models/MODEL", Ollama
+    ``"MODEL" does not support thinking``, llama.cpp "Unsupported param: best_of". TGI ignores
+    parameters it does not use: a normal answer.
 """
 
 from __future__ import annotations

@@ -17,10 +17,12 @@ from aiohttp import web
 
 from rlm_code.testing.completion import complete
 from rlm_code.testing.faults import (
+    BODY_FAULTS,
     STATUS_FAULTS,
     Fault,
     UnknownFaultError,
     fault_from_model,
+    fault_reply,
     int_header,
     is_fault_model,
     parse_fault_mode,
@@ -38,6 +40,7 @@ from rlm_code.testing.state import RecordedRequest, ServerState
 from rlm_code.testing.text import total_tokens
 from rlm_code.testing.wire import (
     ErrorKind,
+    ErrorReply,
     JsonObject,
     WireError,
     WireFormat,
@@ -309,17 +312,22 @@ class _Routes:
         reply = ex.fmt.error(
             kind, model=model, message=message, param=param, retry_after=retry_after
         )
-        headers = dict(ex.fmt.response_headers())
-        headers.update(reply.headers)
+        return await self._reply(ex, reply, retry_after)
+
+    async def _reply(self, ex: _Exchange, reply: ErrorReply, retry: int = 1) -> web.StreamResponse:
+        """Send an `ErrorReply` (a text body is plain text unless it names its Content-Type)."""
+        headers = {**ex.fmt.response_headers(), **reply.headers}
         if reply.status == 429:
-            headers["Retry-After"] = str(retry_after)
-        body = reply.body if isinstance(reply.body, str) else None
+            headers["Retry-After"] = str(retry)
+        text = reply.body if isinstance(reply.body, str) else None
         return await send_body(
             ex.request,
             self.state.stopping,
             status=reply.status,
-            body=body.encode() if body is not None else dumps(reply.body),
-            content_type="text/plain" if body is not None else "application/json",
+            body=text.encode() if text is not None else dumps(reply.body),
+            content_type=headers.pop(
+                "Content-Type", "application/json" if text is None else "text/plain"
+            ),
             headers=headers,
             fault=None,
         )
@@ -368,6 +376,10 @@ class _Routes:
             return ex, None, await self._error(ex, "bad_request", message=str(exc))
         if fault is not None and (fault.mode in STATUS_FAULTS or fault.mode == "hang"):
             return ex, fault, await self._fault_answer(ex, fault, model)
+        if fault is not None and fault.mode in BODY_FAULTS and request.method == "POST":
+            reply = fault_reply(fmt, fault, model=model, body=ex.json, path=request.path)
+            if reply is not None:  # else the service has no such error: answered normally
+                return ex, fault, await self._reply(ex, reply)
         return ex, fault, None
 
     async def _document(

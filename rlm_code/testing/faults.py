@@ -6,25 +6,37 @@ ask for a failure. The precedence is: the ``X-Fault`` request header, then a mod
 mode sends on the wire is described in the `rlm_code.testing` package docstring.
 
 This module holds only the protocol-neutral parts (names, parameters, byte-level helpers); the
-protocol-specific error bodies live in `rlm_code.testing.formats`.
+protocol-specific error bodies live in `rlm_code.testing.formats`. The `BODY_FAULTS` (a
+context too long, content refused, a parameter the model does not take) are each protocol's
+own answer (`FaultBodies.fault_error`); a protocol whose service has no such error answers
+normally.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from rlm_code.testing.wire import ErrorReply, WireFormat
 
 __all__ = [
     "BAD_UTF8_BYTES",
     "BAD_UTF8_MARK",
+    "BODY_FAULTS",
+    "DEFAULT_CONTEXT_LIMIT",
+    "DEFAULT_CONTEXT_REQUESTED",
     "DEFAULT_DRIP_MS",
     "DEFAULT_RETRY_AFTER",
     "FAULT_MODES",
     "SPLIT_UTF8_TEXT",
     "STATUS_FAULTS",
     "Fault",
+    "FaultBodies",
     "UnknownFaultError",
     "fault_from_model",
+    "fault_reply",
     "int_header",
     "is_fault_model",
     "parse_fault_mode",
@@ -48,13 +60,23 @@ FAULT_MODES: tuple[str, ...] = (
     "drip",
     "hang",
     "no_usage",
+    "context_length",
+    "content_filter",
+    "unsupported_parameter",
 )
 
 # Modes answered with an error status before any model work is done.
 STATUS_FAULTS = frozenset({"429", "401", "404", "500", "503", "html"})
+# Modes answered with the protocol's own body for that error (a POST only), before any model
+# work; `fault_reply` gives it, or None where the service has no such error.
+BODY_FAULTS = frozenset({"context_length", "content_filter", "unsupported_parameter"})
 
 DEFAULT_RETRY_AFTER = 1
 DEFAULT_DRIP_MS = 200
+# The figures of the ``context_length`` fault: the model's window and what the request "needs"
+# (``X-Context-Limit`` and ``X-Context-Requested`` change them).
+DEFAULT_CONTEXT_LIMIT = 4096
+DEFAULT_CONTEXT_REQUESTED = 5000
 
 # The reply of the ``split_utf8`` mode: two- and three-byte UTF-8 characters, each of which is
 # cut between two TCP writes.
@@ -78,11 +100,14 @@ class UnknownFaultError(ValueError):
 
 @dataclass(frozen=True)
 class Fault:
-    """One chosen fault with its parameters (from ``X-Retry-After`` and ``X-Drip-Ms``)."""
+    """One chosen fault with its parameters (from ``X-Retry-After``, ``X-Drip-Ms``,
+    ``X-Context-Limit`` and ``X-Context-Requested``)."""
 
     mode: str
     retry_after: int = DEFAULT_RETRY_AFTER
     drip_ms: int = DEFAULT_DRIP_MS
+    context_limit: int = DEFAULT_CONTEXT_LIMIT
+    context_requested: int = DEFAULT_CONTEXT_REQUESTED
 
     @classmethod
     def from_headers(cls, mode: str, headers: Mapping[str, str]) -> Fault:
@@ -90,7 +115,29 @@ class Fault:
             mode=mode,
             retry_after=int_header(headers, "x-retry-after", DEFAULT_RETRY_AFTER),
             drip_ms=int_header(headers, "x-drip-ms", DEFAULT_DRIP_MS),
+            context_limit=int_header(headers, "x-context-limit", DEFAULT_CONTEXT_LIMIT),
+            context_requested=int_header(headers, "x-context-requested", DEFAULT_CONTEXT_REQUESTED),
         )
+
+
+@runtime_checkable
+class FaultBodies(Protocol):
+    """A protocol that answers the `BODY_FAULTS` with its service's own bodies."""
+
+    def fault_error(
+        self, fault: Fault, *, model: str, body: object, path: str
+    ) -> ErrorReply | None:
+        """The answer to ``fault`` for a request (``body``: its JSON, ``path``: its URL path),
+        or None when the service has no such error and answers normally."""
+
+
+def fault_reply(
+    fmt: WireFormat, fault: Fault, *, model: str, body: object, path: str
+) -> ErrorReply | None:
+    """``fmt``'s answer to a body fault, None when it has none (the request goes on)."""
+    if not isinstance(fmt, FaultBodies):
+        return None
+    return fmt.fault_error(fault, model=model, body=body, path=path)
 
 
 def parse_fault_mode(mode: str) -> str | None:

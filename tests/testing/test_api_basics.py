@@ -59,6 +59,9 @@ def test_constants_list_every_protocol_and_fault() -> None:
         "drip",
         "hang",
         "no_usage",
+        "context_length",
+        "content_filter",
+        "unsupported_parameter",
     }
     assert set(FAULT_MODES) == expected
 

@@ -18,6 +18,12 @@ inside them (inside a call's arguments too).
 
 The ``503`` fault answers status 503 with ``api_error``: Anthropic documents 529
 ``overloaded_error`` for overload and no 503 body, so 503 is treated like the other 5xx.
+
+Body faults, each with the API's own ``invalid_request_error`` 400: ``context_length`` "prompt
+is too long: N tokens > M maximum"; ``unsupported_parameter`` "`temperature` and `top_p`
+cannot both be specified for this model"; ``content_filter`` "Output blocked by content
+filtering policy", which on a streamed request arrives as the API sends it, an ``error``
+event after the reply has begun (message_start, a text block start and one text delta).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from rlm_code.testing.faults import Fault
 from rlm_code.testing.formats.anthropic_requests import (
     check_images,
     parse_schema,
@@ -38,8 +45,10 @@ from rlm_code.testing.formats.anthropic_requests import (
 )
 from rlm_code.testing.formats.openai import bearer_token
 from rlm_code.testing.scripted import WireToolCall
+from rlm_code.testing.text import total_tokens
 from rlm_code.testing.wire import (
     ErrorKind,
+    ErrorReply,
     ErrorSpec,
     JsonObject,
     StreamPlan,
@@ -76,6 +85,7 @@ _ERRORS: dict[ErrorKind, ErrorSpec] = {
 }
 
 CREATED_AT = "2025-09-29T00:00:00Z"
+_BLOCKED = "Output blocked by content filtering policy"
 
 
 class AnthropicFormat(WireFormat):
@@ -98,6 +108,68 @@ class AnthropicFormat(WireFormat):
             "error": {"type": spec.type, "message": text},
             "request_id": "req_" + uuid.uuid4().hex,
         }
+
+    def fault_error(
+        self, fault: Fault, *, model: str, body: object, path: str
+    ) -> ErrorReply | None:
+        if fault.mode == "context_length":
+            text = (
+                f"prompt is too long: {fault.context_requested} tokens > "
+                f"{fault.context_limit} maximum"
+            )
+        elif fault.mode == "unsupported_parameter":
+            text = (
+                "`temperature` and `top_p` cannot both be specified for this model. Please use "
+                "only one."
+            )
+        elif fault.mode == "content_filter":
+            text = _BLOCKED
+            if isinstance(body, dict) and body.get("stream") is True:
+                return self._blocked_stream(model, body)
+        else:
+            return None
+        return ErrorReply(
+            400, self.error_body("bad_request", self.errors["bad_request"], text, None, 1)
+        )
+
+    def _blocked_stream(self, model: str, body: JsonObject) -> ErrorReply:
+        """A reply that has begun, then the filter's ``error`` event (the API closes after it)."""
+        try:
+            prompt = total_tokens(self.parse(body, endpoint="messages", path_model=None).texts)
+        except WireError:
+            prompt = 0
+        start: JsonObject = {
+            "id": "msg_" + uuid.uuid4().hex[:24],
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": _usage(prompt, 1),
+        }
+        delta = {"type": "text_delta", "text": "I"}
+        frames = [
+            _event("message_start", {"type": "message_start", "message": start}),
+            _block_start(0, {"type": "text", "text": ""}),
+            _event(
+                "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
+            ),
+            _event(
+                "error",
+                {
+                    "type": "error",
+                    "error": {
+                        "details": None,
+                        "type": "invalid_request_error",
+                        "message": _BLOCKED,
+                    },
+                    "request_id": "req_" + uuid.uuid4().hex,
+                },
+            ),
+        ]
+        text = b"".join(frames).decode("utf-8")
+        return ErrorReply(200, text, {"Content-Type": "text/event-stream"})
 
     def malformed_frame(self) -> bytes:
         return (

@@ -4,6 +4,13 @@ Shapes follow what the ``google-genai`` SDK parses: ``GenerateContentResponse`` 
 ``candidates``/``content``/``parts`` and ``usageMetadata``, SSE streams
 (``streamGenerateContent?alt=sse``) whose every event is such a response, and
 ``{"error": {"code", "message", "status"}}`` errors. The model is part of the URL path.
+
+Body faults: ``context_length`` and ``unsupported_parameter`` are 400 ``INVALID_ARGUMENT`` with
+Gemini's own messages ("The input token count (N) exceeds the maximum number of tokens allowed
+(M)."; "Function calling is not enabled for models/MODEL", as for Gemma). ``content_filter`` is
+no error status: Gemini answers a prompt it blocks with a 200 that has no candidates, only
+``promptFeedback`` (``blockReason: SAFETY`` and the ratings) and the prompt's usage; streamed,
+that response is the one event.
 """
 
 from __future__ import annotations
@@ -11,13 +18,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Mapping
 
+from rlm_code.testing.faults import Fault
 from rlm_code.testing.formats.gemini_requests import parse_request
-from rlm_code.testing.text import count_tokens
+from rlm_code.testing.text import count_tokens, total_tokens
 from rlm_code.testing.wire import (
     ErrorKind,
+    ErrorReply,
     ErrorSpec,
     JsonObject,
     StreamPlan,
+    WireError,
     WireFormat,
     WireReply,
     WireRequest,
@@ -99,6 +109,52 @@ class GeminiFormat(WireFormat):
                 }
             ]
         return {"error": error}
+
+    def fault_error(
+        self, fault: Fault, *, model: str, body: object, path: str
+    ) -> ErrorReply | None:
+        if fault.mode == "context_length":
+            text = (
+                f"The input token count ({fault.context_requested}) exceeds the maximum number "
+                f"of tokens allowed ({fault.context_limit})."
+            )
+        elif fault.mode == "unsupported_parameter":
+            text = f"Function calling is not enabled for models/{model}"
+        elif fault.mode == "content_filter":
+            return self._blocked(model, body, stream=":streamGenerateContent" in path)
+        else:
+            return None
+        spec = self.errors["bad_request"]
+        return ErrorReply(400, self.error_body("bad_request", spec, text, None, 1))
+
+    def _blocked(self, model: str, body: object, *, stream: bool) -> ErrorReply:
+        try:
+            prompt = total_tokens(
+                self.parse(body, endpoint="generateContent", path_model=model).texts
+            )
+        except WireError:
+            prompt = 0
+        ratings: list[JsonObject] = [
+            {"category": category, "probability": "NEGLIGIBLE"}
+            for category in ("HARM_CATEGORY_HATE_SPEECH", "HARM_CATEGORY_HARASSMENT")
+        ]
+        ratings.append(
+            {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True}
+        )
+        response: JsonObject = {
+            "promptFeedback": {"blockReason": "SAFETY", "safetyRatings": ratings},
+            "usageMetadata": {
+                "promptTokenCount": prompt,
+                "totalTokenCount": prompt,
+                "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
+            },
+            "modelVersion": model,
+            "responseId": uuid.uuid4().hex,
+        }
+        if not stream:
+            return ErrorReply(200, response)
+        event = (b"data: " + dumps(response) + b"\r\n\r\n").decode("utf-8")
+        return ErrorReply(200, event, {"Content-Type": "text/event-stream"})
 
     def malformed_frame(self) -> bytes:
         return b'data: {"candidates":[{"content":{"parts":[{"text":\r\n\r\n'

@@ -3,12 +3,19 @@
 Both servers also speak OpenAI Chat Completions under ``/v1``, which the server answers with
 `rlm_code.testing.formats.openai`; this module only covers what tells them apart, which is what
 a discovery probe looks at, and their own error bodies for those routes.
+
+When they own the ``/v1`` routes (OpenAI disabled), the body faults get their own bodies:
+llama.cpp's ``exceed_context_size_error`` (with ``n_prompt_tokens`` and ``n_ctx``) and its
+"Unsupported param" 400; TGI's 422 validation error for a prompt plus ``max_new_tokens`` over
+``max_total_tokens``. Neither server filters content, and TGI accepts and ignores parameters
+it does not use, so those faults get a normal answer there.
 """
 
 from __future__ import annotations
 
+from rlm_code.testing.faults import Fault
 from rlm_code.testing.formats.openai import OpenAIFormat
-from rlm_code.testing.wire import ErrorKind, ErrorSpec, JsonObject
+from rlm_code.testing.wire import ErrorKind, ErrorReply, ErrorSpec, JsonObject
 
 __all__ = ["LlamaCppFormat", "TgiFormat"]
 
@@ -35,6 +42,19 @@ class TgiFormat(OpenAIFormat):
         self, kind: ErrorKind, spec: ErrorSpec, text: str, param: str | None, retry_after: int
     ) -> JsonObject:
         return {"error": text, "error_type": spec.type}
+
+    def fault_error(
+        self, fault: Fault, *, model: str, body: object, path: str
+    ) -> ErrorReply | None:
+        if fault.mode != "context_length":
+            return None
+        new_tokens = min(1000, fault.context_requested)
+        message = (
+            f"Input validation error: `inputs` tokens + `max_new_tokens` must be <= "
+            f"{fault.context_limit}. Given: {fault.context_requested - new_tokens} `inputs` "
+            f"tokens and {new_tokens} `max_new_tokens`"
+        )
+        return ErrorReply(422, {"error": message, "error_type": "validation"})
 
     def render_info(self, model: str) -> JsonObject:
         return {
@@ -65,6 +85,30 @@ class LlamaCppFormat(OpenAIFormat):
         self, kind: ErrorKind, spec: ErrorSpec, text: str, param: str | None, retry_after: int
     ) -> JsonObject:
         return {"error": {"code": spec.status, "message": text, "type": spec.type}}
+
+    def fault_error(
+        self, fault: Fault, *, model: str, body: object, path: str
+    ) -> ErrorReply | None:
+        error: JsonObject
+        if fault.mode == "context_length":
+            requested, limit = fault.context_requested, fault.context_limit
+            error = {
+                "code": 400,
+                "message": f"request ({requested} tokens) exceeds the available context size "
+                f"({limit} tokens), try increasing it",
+                "type": "exceed_context_size_error",
+                "n_prompt_tokens": requested,
+                "n_ctx": limit,
+            }
+        elif fault.mode == "unsupported_parameter":
+            error = {
+                "code": 400,
+                "message": "Unsupported param: best_of",
+                "type": "invalid_request_error",
+            }
+        else:
+            return None
+        return ErrorReply(400, {"error": error})
 
     def render_props(self, model: str) -> JsonObject:
         return {

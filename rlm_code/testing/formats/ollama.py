@@ -19,6 +19,13 @@ Beyond text, as Ollama does it:
   one line per reasoning piece and per text piece; the tool-call line goes out in several
   writes cut inside its arguments (the bytes are the same line), so ``truncate`` can end a
   stream in the middle of a call.
+
+Body faults: Ollama shortens an over-long prompt silently by default (a 200 with a smaller
+``prompt_eval_count``); with ``truncate: false`` (and for models whose template runs in its
+llama-server runner) it answers 400 with the runner's llama.cpp body as a JSON string under
+``error``, which ``context_length`` sends. ``unsupported_parameter`` is its 400 for ``think``
+on a model without that capability (``"MODEL" does not support thinking``). Ollama has no
+content filter: ``content_filter`` gets a normal answer.
 """
 
 from __future__ import annotations
@@ -28,11 +35,13 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from rlm_code.testing.faults import Fault
 from rlm_code.testing.formats.openai import bearer_token
 from rlm_code.testing.scripted import WireToolCall
 from rlm_code.testing.text import split_pieces
 from rlm_code.testing.wire import (
     ErrorKind,
+    ErrorReply,
     ErrorSpec,
     JsonObject,
     StreamPlan,
@@ -85,6 +94,26 @@ class OllamaFormat(WireFormat):
         self, kind: ErrorKind, spec: ErrorSpec, text: str, param: str | None, retry_after: int
     ) -> JsonObject:
         return {"error": text}
+
+    def fault_error(
+        self, fault: Fault, *, model: str, body: object, path: str
+    ) -> ErrorReply | None:
+        if fault.mode == "context_length":
+            requested, limit = fault.context_requested, fault.context_limit
+            runner = {
+                "error": {
+                    "code": 400,
+                    "message": f"request ({requested} tokens) exceeds the available context "
+                    f"size ({limit} tokens), try increasing it",
+                    "type": "exceed_context_size_error",
+                    "n_prompt_tokens": requested,
+                    "n_ctx": limit,
+                }
+            }
+            return ErrorReply(400, {"error": dumps(runner).decode("utf-8")})
+        if fault.mode == "unsupported_parameter":
+            return ErrorReply(400, {"error": f'"{ollama_name(model)}" does not support thinking'})
+        return None
 
     def malformed_frame(self) -> bytes:
         return b'{"model":"malformed","message":{"role":"assistant","content":\n'

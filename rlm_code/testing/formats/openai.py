@@ -42,6 +42,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Mapping
 
+from rlm_code.testing.faults import Fault
 from rlm_code.testing.formats.openai_requests import (
     asks_reasoning,
     check_images,
@@ -53,6 +54,7 @@ from rlm_code.testing.formats.openai_requests import (
 from rlm_code.testing.scripted import WireToolCall
 from rlm_code.testing.wire import (
     ErrorKind,
+    ErrorReply,
     ErrorSpec,
     JsonObject,
     StreamPlan,
@@ -108,6 +110,65 @@ _ERRORS: dict[ErrorKind, ErrorSpec] = {
     ),
 }
 
+# The body faults (`rlm_code.testing.faults.BODY_FAULTS`): OpenAI's context error, Azure
+# OpenAI's prompt filter (api.openai.com itself answers chat prompts it refuses with
+# ``invalid_prompt``; Azure's ``content_filter`` is what most OpenAI-protocol clients meet), and
+# a reasoning model refusing ``temperature``.
+_CONTEXT = (
+    "This model's maximum context length is {limit} tokens. However, your messages resulted in "
+    "{requested} tokens. Please reduce the length of the messages."
+)
+_FILTERED = (
+    "The response was filtered due to the prompt triggering Azure OpenAI's content management "
+    "policy. Please modify your prompt and retry. To learn more about our content filtering "
+    "policies please read our documentation: https://go.microsoft.com/fwlink/?linkid=2198766"
+)
+_SAFE = {"filtered": False, "severity": "safe"}
+_FILTER_RESULT = {
+    "hate": _SAFE,
+    "jailbreak": {"filtered": True, "detected": True},
+    "self_harm": _SAFE,
+    "sexual": _SAFE,
+    "violence": _SAFE,
+}
+_UNSUPPORTED = "Unsupported parameter: 'temperature' is not supported with this model."
+
+
+def _openai_fault_error(fault: Fault) -> ErrorReply | None:
+    """OpenAI's (and Azure's) 400 for a body fault."""
+    error: JsonObject
+    if fault.mode == "context_length":
+        message = _CONTEXT.format(limit=fault.context_limit, requested=fault.context_requested)
+        error = {
+            "message": message,
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded",
+        }
+    elif fault.mode == "content_filter":
+        error = {
+            "message": _FILTERED,
+            "type": None,
+            "param": "prompt",
+            "code": "content_filter",
+            "status": 400,
+            "innererror": {
+                "code": "ResponsibleAIPolicyViolation",
+                "content_filter_result": _FILTER_RESULT,
+            },
+        }
+    elif fault.mode == "unsupported_parameter":
+        error = {
+            "message": _UNSUPPORTED,
+            "type": "invalid_request_error",
+            "param": "temperature",
+            "code": "unsupported_parameter",
+        }
+    else:
+        return None
+    return ErrorReply(400, {"error": error})
+
+
 _OWNERS = (("gpt-", "openai"), ("o1", "openai"), ("o3", "openai"), ("o4", "openai"))
 
 
@@ -138,6 +199,11 @@ class OpenAIFormat(WireFormat):
 
     def malformed_frame(self) -> bytes:
         return b'data: {"id":"chatcmpl-malformed","object":"chat.completion.chunk","choices":[{\n\n'
+
+    def fault_error(
+        self, fault: Fault, *, model: str, body: object, path: str
+    ) -> ErrorReply | None:
+        return _openai_fault_error(fault)
 
     # -- requests -------------------------------------------------------------------------------
 
