@@ -53,6 +53,7 @@ from rlm_code.core.exceptions import (
     ResponseFormatError,
     UnsupportedParameterError,
 )
+from rlm_code.models.adapters._gemini_errors import blocked_prompt
 from rlm_code.models.adapters._tool_calls import (
     ToolCallAssembler,
     canonical_json,
@@ -404,6 +405,9 @@ class ChunkReader:
             events.append(UsageReport(gemini_usage(meta) or Usage()))
         candidates = chunk.candidates
         if not candidates:
+            blocked = blocked_prompt(self._provider, chunk)  # the prompt itself was refused
+            if blocked is not None:
+                raise blocked
             return events, False
         candidate = candidates[0]
         content = candidate.content

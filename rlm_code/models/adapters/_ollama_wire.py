@@ -33,11 +33,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rlm_code.core.exceptions import ProviderError, ResponseFormatError, UnsupportedParameterError
+from rlm_code.core.exceptions import ResponseFormatError, UnsupportedParameterError
 from rlm_code.models.adapters._think import ThinkSplitter
 from rlm_code.models.adapters._tool_calls import ToolCallAssembler, canonical_json, new_call_id
 from rlm_code.models.adapters.base import add_sampling, as_count
-from rlm_code.models.adapters.errors import error_detail
+from rlm_code.models.adapters.errors import stream_error
 from rlm_code.models.types import (
     AdapterEvent,
     ChatRequest,
@@ -150,10 +150,8 @@ def chat_payload(request: ChatRequest, stream: bool, provider: str = "ollama") -
 
 
 def _fail_if_error(data: dict[str, Any], provider: str) -> None:
-    if "error" in data:
-        error = data.get("error")
-        detail = error if isinstance(error, str) else json.dumps(error)
-        raise ProviderError(f"{provider} failed: {error_detail(detail)}", provider=provider)
+    if "error" in data:  # typed by what it says (a context error in the middle of a stream)
+        raise stream_error(provider, json.dumps({"error": data.get("error")}), "failed")
 
 
 def _bad(provider: str, what: str) -> ResponseFormatError:

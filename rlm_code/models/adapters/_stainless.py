@@ -18,7 +18,6 @@ from rlm_code.core.config import TimeoutSettings
 from rlm_code.core.exceptions import (
     MissingAPIKeyError,
     ModelError,
-    ProviderError,
     ResponseFormatError,
 )
 from rlm_code.models.adapters._lines import SSEEvent, aiter_sse, iter_sse, loads
@@ -42,10 +41,10 @@ from rlm_code.models.adapters.base import Adapter, Endpoint, require_sdk
 from rlm_code.models.adapters.errors import (
     Deadline,
     bad_payload,
-    error_detail,
     error_for_status,
     map_httpx_error,
     refused,
+    stream_error,
     timed_out,
     unterminated,
 )
@@ -110,10 +109,7 @@ class StainlessErrors(ErrorMapper):
         if isinstance(exc, sdk.APIStatusError):
             status = int(exc.status_code)
             if status < 300:  # an `error` event inside a 200 stream
-                return ProviderError(
-                    f"{provider} failed mid-stream: {error_detail(status_body(exc))}",
-                    provider=provider,
-                )
+                return stream_error(provider, status_body(exc))
             return error_for_status(
                 provider, status, status_body(exc), response_headers(exc), model=model
             )
@@ -131,9 +127,7 @@ class StainlessErrors(ErrorMapper):
             )
         if isinstance(exc, sdk.APIError):  # e.g. an `error` object inside a stream
             detail = status_body(exc) or getattr(exc, "message", "") or type(exc).__name__
-            return ProviderError(
-                f"{provider} failed mid-stream: {error_detail(detail)}", provider=provider
-            )
+            return stream_error(provider, detail)
         if isinstance(exc, self.httpx.TransportError):
             return self._transport(exc, seconds)
         if isinstance(exc, TimeoutError):  # asyncio.timeout_at around an async call

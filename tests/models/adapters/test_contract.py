@@ -20,6 +20,8 @@ import pytest
 
 from rlm_code.core.exceptions import (
     AuthenticationError,
+    ContentFilterError,
+    ContextLengthExceededError,
     ModelError,
     ModelNotFoundError,
     ModelTimeoutError,
@@ -27,6 +29,7 @@ from rlm_code.core.exceptions import (
     ProviderError,
     RateLimitError,
     ResponseFormatError,
+    UnsupportedParameterError,
 )
 from rlm_code.models.llm_connector import LLMConnector
 from rlm_code.testing import FAULT_MODES, LocalProtocolServer, count_tokens, echo_reply
@@ -353,6 +356,10 @@ FAULT_TABLE: dict[str, Outcome] = {
     "drip": Outcome(None, text=REPLY),
     "hang": Outcome(ModelTimeoutError),
     "no_usage": Outcome(None, text=REPLY),
+    # The provider's own 400 for each (issue 13), never retried: the request would fail again.
+    "context_length": Outcome(ContextLengthExceededError, 1, status=400),
+    "content_filter": Outcome(ContentFilterError, 1, status=400),
+    "unsupported_parameter": Outcome(UnsupportedParameterError, 1, status=400),
 }
 # Streams have end markers, so a stream that ends cleanly without one is an error.
 STREAM_TABLE: dict[str, Outcome] = {
@@ -364,6 +371,11 @@ LENIENT = Outcome(None, text="Echo: \ufffd\ufffdhello there friend")
 ADAPTER_TABLE: dict[tuple[str, str, str], Outcome] = {
     ("gemini", "bad_utf8", "generate"): LENIENT,
     ("gemini", "bad_utf8", "stream"): LENIENT,
+    # Gemini blocks a prompt with a 200 without candidates; Anthropic's filter stops a stream
+    # that has begun (an `error` event); Ollama has no content filter.
+    **{("gemini", "content_filter", mode): Outcome(ContentFilterError) for mode in MODES},
+    **{("anthropic", "content_filter", mode): Outcome(ContentFilterError) for mode in STREAMED},
+    **{("ollama", "content_filter", mode): Outcome(None, text=REPLY) for mode in MODES},
 }
 # Seconds a fault case may take: drips pause 200 ms per frame; a hang waits for the read
 # timeout (Gemini's async path: read + connect, capped by read).

@@ -56,6 +56,8 @@ def llamacpp_body(message: str, prompt: int, ctx: int, code: int = 400) -> str:
 
 # -- context length: (provider, status, body, limit, requested) ---------------------------------
 
+VLLM_OBJECT_ERROR = '{"object": "error", "type": "BadRequestError", "param": null, "code": 400}'
+
 CONTEXT_CASES: dict[str, tuple[str, int, str, int | None, int | None]] = {
     "openai messages resulted in": (
         "openai",
@@ -87,13 +89,10 @@ CONTEXT_CASES: dict[str, tuple[str, int, str, int | None, int | None]] = {
         400,
         json.dumps(
             {
-                "object": "error",
+                **json.loads(VLLM_OBJECT_ERROR),
                 "message": "This model's maximum context length is 262144 tokens. However, "
                 "your request has 372027 input tokens. Please reduce the length of the input "
                 "messages. None",
-                "type": "BadRequestError",
-                "param": None,
-                "code": 400,
             }
         ),
         262144,
@@ -144,19 +143,11 @@ CONTEXT_CASES: dict[str, tuple[str, int, str, int | None, int | None]] = {
     "gemini wrapped in a list": (
         "gemini",
         400,
-        json.dumps(
-            [
-                {
-                    "error": {
-                        "code": 400,
-                        "message": "The input token count (134123) exceeds the maximum number "
-                        "of tokens allowed (131072).",
-                        "errors": [{"domain": "global", "reason": "badRequest"}],
-                        "status": "INVALID_ARGUMENT",
-                    }
-                }
-            ]
-        ),
+        "["
+        + gemini_body(
+            "The input token count (134123) exceeds the maximum number of tokens allowed (131072)."
+        )
+        + "]",
         131072,
         134123,
     ),
@@ -511,3 +502,30 @@ def test_a_gemini_blocked_prompt_is_a_content_filter_error() -> None:
     assert blocked_prompt("gemini", SimpleNamespace(prompt_feedback=None)) is None
     unblocked = SimpleNamespace(block_reason=None, block_reason_message=None)
     assert blocked_prompt("gemini", SimpleNamespace(prompt_feedback=unblocked)) is None
+
+
+# -- the stream parsers raise them too -----------------------------------------------------------
+
+
+def test_the_parsers_type_an_error_inside_a_200() -> None:
+    from rlm_code.models.adapters._anthropic_wire import failed
+    from rlm_code.models.adapters._lines import SSEEvent
+    from rlm_code.models.adapters._ollama_wire import ChatReader
+    from rlm_code.models.adapters.openai_compatible import ChatEvents, parse_completion
+
+    blocked = json.loads(anthropic_body("Output blocked by content filtering policy"))
+    assert type(failed(blocked, "anthropic")) is ContentFilterError
+    frame = llamacpp_body("request (9 tokens) exceeds the available context size (8 tokens)", 9, 8)
+    with pytest.raises(ContextLengthExceededError) as caught:
+        ChatEvents("llamacpp").event(SSEEvent(frame.encode()))
+    assert (caught.value.limit, caught.value.requested) == (8, 9)
+    with pytest.raises(ContextLengthExceededError):
+        ChatEvents("llamacpp").event(SSEEvent(frame.encode(), "error"))
+    with pytest.raises(UnsupportedParameterError):
+        parse_completion(json.loads(UNSUPPORTED_CASES["llama.cpp unsupported param"][1]), "p")
+    ollama_line = json.loads(CONTEXT_CASES["ollama wrapping the runner's body"][2])
+    with pytest.raises(ContextLengthExceededError) as caught:
+        ChatReader("ollama").events(ollama_line)
+    assert (caught.value.limit, caught.value.requested) == (256, 351)
+    with pytest.raises(ProviderError, match="ollama failed: model crashed"):
+        ChatReader("ollama").events({"error": "model crashed"})
