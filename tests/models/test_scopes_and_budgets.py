@@ -291,3 +291,41 @@ def test_count_tokens_is_refused_where_the_provider_cannot_count(
     with pytest.raises(UnsupportedParameterError, match="no token-counting endpoint"):
         connector.count_tokens("hello")
     connector.close()
+
+
+def cloud(server: LocalProtocolServer, model: str, **kwargs: Any) -> LLMConnector:
+    connector = LLMConnector(**kwargs)
+    connector.connect_to_model(
+        model, model_type="openai", base_url=server.openai_base_url, api_key="sk-test-budget"
+    )
+    return connector
+
+
+def test_max_cost_refuses_once_the_priced_calls_reach_it(server: LocalProtocolServer) -> None:
+    connector = cloud(server, "gpt-4o-mini", budget=Budget(max_cost_usd=1e-6))
+    first = connector.complete("a b c d e f g h i j")
+    assert first.usage.cost_source == "price-table"
+    cost = first.usage.cost_usd
+    assert cost is not None and cost > 1e-6  # gpt-4o-mini: 10 input + 11 output tokens
+    server.clear_requests()
+    with pytest.raises(BudgetExceededError, match="max_cost_usd") as info:
+        connector.complete("too expensive now")
+    assert info.value.reached == pytest.approx(cost)
+    assert chats(server) == 0
+    connector.close()
+
+
+def test_an_unpriced_model_makes_the_cost_partial_never_zero(server: LocalProtocolServer) -> None:
+    priced = cloud(server, "gpt-4o-mini")
+    unpriced = cloud(server, "no-such-model-anywhere")
+    with priced.usage_scope("mixed") as scope:
+        known = priced.complete("one two")
+        unknown = unpriced.complete("three four")
+    assert unknown.usage.cost_usd is None and unknown.usage.cost_source is None
+    assert scope.cost_usd == pytest.approx(known.usage.cost_usd)
+    assert scope.cost_partial is True
+    totals = unpriced.get_usage_summary()["totals"]
+    assert totals["cost_usd"] is None and totals["cost_partial"] is True
+    assert totals["unknown_cost_calls"] == 1
+    priced.close()
+    unpriced.close()
