@@ -47,25 +47,28 @@ def _function_tool(fn: Callable[..., Any]) -> ToolSpec:
 
 
 def _tool(item: object, index: int) -> ToolSpec:
-    if callable(item) and not isinstance(item, Mapping):
-        return _function_tool(item)
-    where = f"tools[{index}]"
     if not isinstance(item, Mapping):
-        raise InvalidInputError(f"{where} must be a dict or a Python function")
+        if callable(item):
+            return _function_tool(item)
+        raise InvalidInputError(f"tools[{index}] must be a dict or a Python function")
     spec = item.get("function") if item.get("type") == "function" else item
     if not isinstance(spec, Mapping):
-        raise InvalidInputError(f'{where}: {{"type": "function"}} needs a "function" dict')
+        raise InvalidInputError(f'tools[{index}]: {{"type": "function"}} needs a "function" dict')
     name = spec.get("name")
     if not isinstance(name, str) or not _TOOL_NAME.match(name):
         raise InvalidInputError(
-            f"{where}: the name must be 1-64 letters, digits, '_' or '-' (got {name!r})"
+            f"tools[{index}]: the name must be 1-64 letters, digits, '_' or '-' (got {name!r})"
         )
     description = spec.get("description", "")
     if not isinstance(description, str):
-        raise InvalidInputError(f"{where}: description must be a string")
-    parameters = spec.get("parameters", {"type": "object", "properties": {}})
-    if not isinstance(parameters, Mapping) or parameters.get("type", "object") != "object":
-        raise InvalidInputError(f"{where}: parameters must be a JSON schema of type 'object'")
+        raise InvalidInputError(f"tools[{index}]: description must be a string")
+    parameters = spec.get("parameters")
+    if parameters is None:
+        parameters = {"type": "object", "properties": {}}
+    elif not isinstance(parameters, Mapping) or parameters.get("type", "object") != "object":
+        raise InvalidInputError(
+            f"tools[{index}]: parameters must be a JSON schema of type 'object'"
+        )
     return ToolSpec(name, description, dict(parameters))
 
 
@@ -74,11 +77,12 @@ def check_tools(tools: object) -> tuple[ToolSpec, ...]:
         return ()
     if not isinstance(tools, Sequence) or isinstance(tools, str):
         raise InvalidInputError("tools must be a list of tool dicts or Python functions")
-    specs = tuple(_tool(item, i) for i, item in enumerate(tools))
-    names = [spec.name for spec in specs]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise InvalidInputError(f"tools has duplicate name(s): {', '.join(duplicates)}")
+    specs = tuple([_tool(item, i) for i, item in enumerate(tools)])
+    if len(specs) > 1:
+        names = [spec.name for spec in specs]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise InvalidInputError(f"tools has duplicate name(s): {', '.join(duplicates)}")
     return specs
 
 
