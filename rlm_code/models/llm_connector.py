@@ -93,12 +93,14 @@ class LLMConnector(MessageCalls, UsageMethods):
     def close(self) -> None:
         """Disconnect; the client closes when the calls still running on it have ended."""
         self.disconnect()
+        self._metering.close()
 
     async def aclose(self) -> None:
         with self._lock:
             conn, self._connection = self._connection, None
         if conn is not None:
             await conn.aretire()
+        self._metering.close()
 
     # -- connection ------------------------------------------------------------------------
 

@@ -33,6 +33,8 @@ class Ledger(Protocol):
 
     def write(self, record: CallRecord) -> None: ...
 
+    def close(self) -> None: ...
+
 
 log = logging.getLogger("rlm_code.metering")
 _NOT_OPENED: Any = object()
@@ -60,6 +62,12 @@ class Metering:
                 log.warning("usage ledger unavailable: %s", exc)
                 self._ledger = None
         return self._ledger
+
+    def close(self) -> None:
+        """Release the ledger's database connection (a later call opens it again)."""
+        ledger = self._ledger
+        if ledger is not None and ledger is not _NOT_OPENED:
+            ledger.close()
 
     def admit(self, conn: Connection, request: ChatRequest) -> tuple[ChatRequest, MeteredCall]:
         """Check the budgets in effect (raising before any I/O) and start counting the call."""
