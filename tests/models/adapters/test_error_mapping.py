@@ -27,6 +27,8 @@ from rlm_code.models.adapters._error_bodies import body_error
 from rlm_code.models.adapters._gemini_errors import blocked_prompt
 from rlm_code.models.adapters.errors import error_for_status, stream_error
 
+from .conftest import chat_requests
+
 
 def openai_body(message: str, code: str | None, param: str | None = None, **extra: Any) -> str:
     error = {"message": message, "type": "invalid_request_error", "param": param, "code": code}
@@ -529,3 +531,23 @@ def test_the_parsers_type_an_error_inside_a_200() -> None:
     assert (caught.value.limit, caught.value.requested) == (256, 351)
     with pytest.raises(ProviderError, match="ollama failed: model crashed"):
         ChatReader("ollama").events({"error": "model crashed"})
+
+
+# -- through the connector: the figures reach the caller -----------------------------------------
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["generate", "stream"])
+def test_the_connector_hands_the_figures_to_the_caller(target, connect, fresh_server, streamed):
+    from rlm_code.testing.faults import DEFAULT_CONTEXT_LIMIT, DEFAULT_CONTEXT_REQUESTED
+
+    connector = connect(target, fresh_server)
+    fresh_server.script_faults(["context_length"])
+    with pytest.raises(ContextLengthExceededError) as caught:
+        if streamed:
+            list(connector.stream_response("hello"))
+        else:
+            connector.generate_response("hello")
+    error = caught.value
+    assert (error.limit, error.requested) == (DEFAULT_CONTEXT_LIMIT, DEFAULT_CONTEXT_REQUESTED)
+    assert error.provider == target.provider and error.status_code == 400
+    assert len(chat_requests(target, fresh_server)) == 1  # not retried
