@@ -96,8 +96,11 @@ class InvalidInputError(ModelError, ValueError):
 
 
 class UnsupportedParameterError(InvalidInputError):
-    """A setting the provider's API (or this route to it) cannot honour, refused before any
-    request is sent: a setting is never silently dropped."""
+    """A setting the provider's API (or this route to it, or this model) cannot honour.
+
+    Raised before any request is sent wherever the library knows it (a setting is never
+    silently dropped), and mapped from the provider's own 400 when only the provider knows
+    (e.g. `temperature` on a reasoning model that rejects it)."""
 
     default_hint = "Leave the setting out, or use a provider that supports it."
 
