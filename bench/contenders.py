@@ -10,6 +10,9 @@ it needs, builds its client once, checks one answer for correctness, warms up, a
 200-chunk stream (`stream`, `*_stream`), one batch of 64 concurrent calls (`async`) or one
 stream carrying a single 40 MB / 15 MB SSE line (`line40`, `line15`, in `long_line.py`), or one
 reply carrying a tool call, whole or streamed (`tools_seq`, `tools_stream`, in `tool_call.py`).
+`seq_ledger` is `seq` again, run by the runner with the usage ledger on for `ours` (a fresh file
+in `$RLM_CODE_LEDGER`) and off for `ours_off`; when the ledger is on, the row count of its file
+is checked after the timed loop (`ledger_cases.check_rows`).
 
 Module level is standard library only: the same file runs in the rlm-code 0.1.13 virtual
 environment (contender `rlm013`), where this project's packages must not be importable.
@@ -31,6 +34,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fixtures
+import ledger_cases
 import long_line
 import tool_call
 
@@ -626,6 +630,8 @@ SYNC_CASES: dict[str, dict[str, Callable[[int], Op]]] = {
         "litellm": seq_litellm,
         "rlm013": seq_rlm013,
     },
+    # Case 10: the runner gives `ours` a fresh ledger file and `ours_off` RLM_CODE_LEDGER=off.
+    "seq_ledger": {"httpx2": seq_httpx2, "ours": seq_ours, "ours_off": seq_ours},
     "stream": {
         "httpx": stream_httpx,
         "httpx2": stream_httpx2,
@@ -706,7 +712,11 @@ def run_sync(
         for _ in range(n):
             call()
         seconds = time.perf_counter() - started
-    return {"ops": n, "seconds": seconds, "us_per_op": seconds / n * 1e6}
+    result: dict[str, Any] = {"ops": n, "seconds": seconds, "us_per_op": seconds / n * 1e6}
+    rows = ledger_cases.check_rows(1 + warmup + n)  # None: the ledger is off
+    if rows is not None:
+        result["ledger_rows"] = rows
+    return result
 
 
 def run_async(make: Callable[[int], Any], port: int, n: int, warmup: int, profile: int = 0) -> dict:

@@ -122,7 +122,12 @@ if [[ "${1:-}" == "--profile" ]]; then
     contender="${3:?--profile CASE CONTENDER [N]}"
     py="$OURS/bin/python"
     [[ "$contender" == "rlm013" ]] && py="$OLD/bin/python"
+    # As in runner.py: the usage ledger off and the user data dir in the temp dir, except the
+    # ledger-on contender of seq_ledger (a fresh file there).
+    ledger=off
+    [[ "$case_name" == "seq_ledger" && "$contender" == "ours" ]] && ledger="$WORK/profile.sqlite3"
     (cd "$WORK" && env -u PYTHONDONTWRITEBYTECODE RLM_CODE_CONFIG_DIR="$WORK/config" \
+        XDG_DATA_HOME="$WORK/data" RLM_CODE_LEDGER="$ledger" \
         "$py" "$BENCH_DIR/contenders.py" "$case_name" "$contender" \
         --port "$PORT" --n "${4:-500}" --warmup 20 --profile 40)
     exit 0

@@ -30,11 +30,12 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 import fixtures  # noqa: E402
+import ledger_cases  # noqa: E402
 import startup  # noqa: E402
 
 CONTENDERS = HERE / "contenders.py"
 BENCHMARKS_MD = REPO / "BENCHMARKS.md"
-STARTUP_KEYS = {"pass", "help", "user_httpx2", "user_ours"}
+STARTUP_KEYS = {"pass", "help", "user_httpx2", "user_ours", "user_ours_ledger"}
 START_MARK = "<!-- bench:results:start -->"
 END_MARK = "<!-- bench:results:end -->"
 
@@ -46,6 +47,7 @@ class Contender:
     venv: str = "ours"  # "ours" or "old" (rlm-code 0.1.13)
     n: int | None = None  # operations per process (None: the case's default)
     warmup: int | None = None
+    ledger: bool = False  # run with the usage ledger on, a fresh file per process
 
 
 @dataclass
@@ -59,6 +61,10 @@ class Case:
     warmup: int
     target: float | None = None  # ours / baseline must be at most this
     note: str = ""
+    # Contenders besides `ours` listed in the targets table, for information: name -> title.
+    info: dict[str, str] = field(default_factory=dict)
+    # (with, without): the section also gives the per-op difference, paired by round.
+    delta: tuple[str, str] | None = None
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -177,6 +183,26 @@ def build_cases(quick: bool) -> list[Case]:
             target=1.3,
         ),
         Case(
+            "seq_ledger",
+            "10. Sequential calls with the usage ledger on (case 1's fixture and counts)",
+            "call",
+            "httpx2",
+            [
+                Contender("httpx2", "bare `httpx2.Client` POST + `json.loads` (baseline)"),
+                Contender(
+                    "ours",
+                    "ours, ledger on (a fresh SQLite file per process): `generate_response`",
+                    ledger=True,
+                ),
+                Contender("ours_off", "ours, ledger off (`RLM_CODE_LEDGER=off`), same run"),
+            ],
+            n=n(2000),
+            warmup=100,
+            target=ledger_cases.SEQ_LEDGER_TARGET,
+            info={"ours_off": "10. The same calls with the ledger off (as every other row)"},
+            delta=("ours", "ours_off"),
+        ),
+        Case(
             "async",
             "3. 64 concurrent async calls (`asyncio.gather`)",
             "batch of 64",
@@ -243,7 +269,9 @@ _DROP = re.compile(
 
 
 def child_env(scratch: Path) -> dict[str, str]:
-    """The environment of every timed process: no keys, no proxies, a throwaway config dir.
+    """The environment of every timed process: no keys, no proxies, a throwaway config dir,
+    the usage ledger off and the user data dir in `scratch` (`ledger_cases.isolate`; the
+    ledger rows turn it back on, never in the real user data dir).
 
     `PYTHONDONTWRITEBYTECODE` is dropped: users' installs have `.pyc` files, and cold imports
     without them measure the compiler, not the code.
@@ -257,6 +285,7 @@ def child_env(scratch: Path) -> dict[str, str]:
         PYTHONWARNINGS="ignore",
         NO_COLOR="1",
     )
+    ledger_cases.isolate(env, scratch)
     return env
 
 
@@ -303,6 +332,7 @@ class Runner:
         }
         self.old_ok = Path(self.pythons["old"]).exists() and self._old_installed()
         self.litellm_ok = self._has("ours", "litellm")
+        self.scratch = scratch
         self.env = child_env(scratch)
         self.cwd = str(scratch)
         self.log_path = scratch / "stderr.log"
@@ -325,12 +355,16 @@ class Runner:
             return {"skip": "litellm did not install from PyPI (see bench/run.sh log)"}
         cmd = [self.pythons[c.venv], str(CONTENDERS), case, c.name]
         cmd += ["--port", str(self.port), "--n", str(n), "--warmup", str(warmup)]
+        env = self.env
+        if c.ledger:
+            path = ledger_cases.fresh_path(self.scratch, f"{case}-{c.name}")
+            env = {**env, ledger_cases.LEDGER_ENV: str(path)}
         try:
             proc = subprocess.run(
                 cmd,
                 capture_output=True,
                 text=True,
-                env=self.env,
+                env=env,
                 cwd=self.cwd,
                 timeout=600,
                 stdin=subprocess.DEVNULL,
@@ -390,11 +424,13 @@ class Runner:
         old_py = str(old_venv / "bin" / "python")
         ours_cli = str(ours_venv / "bin" / "rlm-code")
         old_skip = None if self.old_ok else "rlm-code 0.1.13 did not install"
-        Command = tuple[str, str, list[str], bytes | None, int, str | None]
+        Env = dict[str, str] | None
+        Command = tuple[str, str, list[str], bytes | None, int, str | None, Env]
 
         def command(key: str, label: str, argv: list[str], stdin: bytes | None = None,
-                    count: int = runs, skip: str | None = None) -> Command:  # fmt: skip
-            return (key, label, argv, stdin, count, skip)
+                    count: int = runs, skip: str | None = None, env: Env = None,
+                    ) -> Command:  # fmt: skip
+            return (key, label, argv, stdin, count, skip, env)
 
         if (REPO / "rlm_code" / "cli" / "shell" / "loop.py").exists():
             shell = command("shell", "interactive shell: `rlm-code` with `/exit` on stdin",
@@ -414,29 +450,36 @@ class Runner:
             command("old_help", "rlm-code 0.1.13: `rlm-code --help`",
                     [str(old_venv / "bin" / "rlm-code"), "--help"], skip=old_skip),
         ]  # fmt: skip
-        for key, label, argv in reversed(startup.user_commands(ours_py, self.port)):
-            problem = startup.check_reply(argv, self.env, self.cwd)
-            commands.insert(2, command(key, label, argv, skip=problem))
+        user = startup.user_commands(ours_py, self.port)
+        ledger_env = ledger_cases.startup_env(self.env, self.scratch)
+        ledger_label = (
+            "user start-up, usage ledger on (`RLM_CODE_LEDGER` unset: the default file under a "
+            "temp `XDG_DATA_HOME`), otherwise as the row above"
+        )
+        user.append(("user_ours_ledger", ledger_label, user[-1][2], ledger_env))
+        for key, label, argv, *env in reversed(user):
+            problem = startup.check_reply(argv, env[0] if env else self.env, self.cwd)
+            commands.insert(2, command(key, label, argv, skip=problem, env=env[0] if env else None))
         if keys is not None:
             commands = [entry for entry in commands if entry[0] in keys]
         print(f"[bench] cold start: {len(commands)} commands x {runs} runs", flush=True)
         results: dict[str, dict[str, Any]] = {}
         active = []
-        for key, label, cmd, stdin, count, skip in commands:
+        for key, label, cmd, stdin, count, skip, env in commands:
             results[key] = {"label": label, "runs": [], "by_round": {}, "count": count}
             if skip:
                 results[key]["skip"] = skip
             else:
-                active.append((key, cmd, stdin, count))
-        for _key, cmd, stdin, _count in active:  # warm-up: page cache and .pyc files
+                active.append((key, cmd, stdin, count, env))
+        for _key, cmd, stdin, _count, env in active:  # warm-up: page cache and .pyc files
             for _ in range(2):
-                self._time_command(cmd, stdin)
+                self._time_command(cmd, stdin, env)
         for r in range(runs):
-            for key, cmd, stdin, count in round_order(active, r):
+            for key, cmd, stdin, count, env in round_order(active, r):
                 slot = results[key]
                 if r >= count or "error" in slot:
                     continue
-                seconds, error = self._time_command(cmd, stdin)
+                seconds, error = self._time_command(cmd, stdin, env)
                 if error:
                     slot["error"] = error
                     print(f"[bench]   {key}: {error}", flush=True)
@@ -444,13 +487,31 @@ class Runner:
                     slot["runs"].append(seconds * 1000)
                     slot["by_round"][r] = seconds * 1000
         summarize(results, "pass", "ms")
-        if "user_ours" in results and "user_httpx2" in results:
-            ratio = startup.paired_ratio(results["user_ours"], results["user_httpx2"])
-            if ratio is not None:
-                results["user_ours"]["ratio_vs_httpx2"] = ratio
+        for key in ("user_ours", "user_ours_ledger"):
+            if key in results and "user_httpx2" in results:
+                ratio = startup.paired_ratio(results[key], results["user_httpx2"])
+                if ratio is not None:
+                    results[key]["ratio_vs_httpx2"] = ratio
+        self._check_startup_ledger(results.get("user_ours_ledger"))
         return results
 
-    def _time_command(self, cmd: list[str], stdin: bytes | None) -> tuple[float, str | None]:
+    def _check_startup_ledger(self, slot: dict[str, Any] | None) -> None:
+        """The ledger-on start-up row wrote one row per process (the reply check, 2
+        warm-ups, the timed runs), or it did not measure a ledger that was on."""
+        if not slot or "skip" in slot or "error" in slot:
+            return
+        path = self.scratch / ledger_cases.STARTUP_DATA_DIR / ledger_cases.LEDGER_FILE
+        want = 1 + 2 + len(slot["runs"])
+        got = ledger_cases.count_rows(path) if path.exists() else 0
+        slot["ledger_rows"] = got
+        if got != want:
+            slot["error"] = f"the ledger holds {got} rows after {want} processes"
+            for key in ("median_ms", "ratio", "ratio_vs_httpx2"):
+                slot.pop(key, None)
+
+    def _time_command(
+        self, cmd: list[str], stdin: bytes | None, env: dict[str, str] | None = None
+    ) -> tuple[float, str | None]:
         started = time.perf_counter()
         try:
             proc = subprocess.run(
@@ -458,7 +519,7 @@ class Runner:
                 input=stdin if stdin is not None else b"",
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
-                env=self.env,
+                env=self.env if env is None else env,
                 cwd=self.cwd,
                 timeout=60,
                 check=False,
@@ -613,6 +674,14 @@ def render_targets(
         else:
             skipped = f"skipped: {why_not(ours, base)}"
             out.append(row(case.title, skipped, "", target, "not measured"))
+        for name, title in case.info.items():
+            slot = case.results.get(name, {})
+            if "ratio" in slot:
+                versus = f"{fmt_us(slot['median_us'])} vs {fmt_us(base['median_us'])}"
+                versus += f" ({base_label})"
+                out.append(row(title, versus, f"{slot['ratio']:.2f}x", "none", "information"))
+            else:
+                out.append(row(title, f"n/a: {why_not(slot)}", "", "none", "information"))
     base_ms = cold.get("pass", {}).get("median_ms")
     user, user_base = cold.get("user_ours", {}), cold.get("user_httpx2", {})
     title = "5. Start-up as a user feels it: connect + one reply, whole process"
@@ -626,6 +695,13 @@ def render_targets(
         out.append(row(title, versus, f"{ratio:.2f}x", target, verdict(ratio, startup.USER_TARGET)))
     elif cold:
         out.append(row(title, f"skipped: {why_not(user, user_base)}", "", target, "not measured"))
+    on = cold.get("user_ours_ledger", {})
+    title = "5. The same start-up with the usage ledger on (issue 13)"
+    if "ratio_vs_httpx2" in on:
+        versus = f"{on['median_ms']:.1f} ms vs {user_base['median_ms']:.1f} ms (the same script)"
+        out.append(row(title, versus, f"{on['ratio_vs_httpx2']:.2f}x", "none", "information"))
+    elif on:
+        out.append(row(title, f"n/a: {why_not(on)}", "", "none", "information"))
     for key, target_ratio in (("help", 4.0), ("shell", 4.0)):
         slot = cold.get(key, {})
         if not slot:
@@ -677,7 +753,27 @@ def render_case(case: Case) -> list[str]:
         else:
             out.append(row(c.label, f"n/a: {why_not(slot)}", "", "", ""))
     out.append("")
+    if case.delta:
+        out += render_delta(case, *case.delta)
     return out
+
+
+def render_delta(case: Case, with_: str, without: str) -> list[str]:
+    """One line: what `with_` costs over `without` per operation, paired by round."""
+    a = case.results.get(with_, {}).get("by_round", {})
+    b = case.results.get(without, {}).get("by_round", {})
+    rounds = [r for r in a if r in b]
+    if not rounds:
+        return []
+    diff = statistics.median(a[r] - b[r] for r in rounds)
+    ratio = statistics.median(a[r] / b[r] for r in rounds)
+    rows = case.results[with_]["raw"][0].get("ledger_rows")
+    checked = f"; each ledger-on process's file held one row per call ({rows:,})" if rows else ""
+    return [
+        f"Difference per {case.unit}, paired by round: `{with_}` minus `{without}` = "
+        f"{fmt_us(diff)} ({ratio:.2f}x){checked}.",
+        "",
+    ]
 
 
 def render_cold(cold: dict[str, dict[str, Any]]) -> list[str]:
@@ -775,6 +871,9 @@ def render(
         "which the paired ratios below reduce but do not remove",
         "- `x baseline` is paired: the median over rounds of (contender / baseline in the same "
         "round); `median per op` is the median over rounds of each contender alone",
+        "- Usage ledger (issue 13): off (`RLM_CODE_LEDGER=off`) for every row except the "
+        "ledger-on rows of case 10 and of the start-up; `XDG_DATA_HOME` is a temp dir for every "
+        f"process; {meta['ledger_check']}",
     ]
     if meta.get("quick"):
         out.append("- **Quick mode**: counts divided by 10, 2 rounds; noisy, a smoke test only.")
@@ -815,9 +914,9 @@ def main() -> None:
         "--only",
         default=os.environ.get("BENCH_ONLY", ""),
         help=(
-            "comma-separated case keys (seq, stream, tools_seq, tools_stream, async, sdk_openai, "
-            "..., line40, line15, ollama, cold, startup, discover, memory); default $BENCH_ONLY, "
-            "else every case"
+            "comma-separated case keys (seq, seq_ledger, stream, tools_seq, tools_stream, async, "
+            "sdk_openai, ..., line40, line15, ollama, cold, startup, startup_ledger, discover, "
+            "memory); default $BENCH_ONLY, else every case"
         ),
     )
     parser.add_argument("--no-write", action="store_true", help="do not touch BENCHMARKS.md")
@@ -840,7 +939,7 @@ def main() -> None:
         for case in cases:
             runner.run_case(case, rounds)
         cold: dict[str, dict[str, Any]] = {}
-        if not only or "cold" in only or "startup" in only:
+        if not only or {"cold", "startup", "startup_ledger"} & only:
             keys = None if not only or "cold" in only else STARTUP_KEYS
             cold = runner.cold_start(
                 cold_runs, max(3, cold_runs // 4), Path(args.ours_venv), Path(args.old_venv), keys
@@ -859,6 +958,9 @@ def main() -> None:
                     "memory", Contender(name, name), 1000 if args.quick else 10_000
                 )
         info = machine_info(runner.pythons["ours"], runner.pythons["old"])
+        stray = ledger_cases.stray_ledgers(scratch)
+        if stray:
+            print(f"[bench] WARNING: ledger files written by ledger-off rows: {stray}", flush=True)
         stderr_log = runner.log_path.read_text(encoding="utf-8") if runner.log_path.exists() else ""
 
     begin = args.started if args.started else started
@@ -871,6 +973,11 @@ def main() -> None:
         "load": f"{load_start:.2f} at start, {os.getloadavg()[0]:.2f} at end",
         "code": code_state(),
         "code_start": code_start,
+        "ledger_check": (
+            f"**ledger-off rows wrote {', '.join(stray)}**"
+            if stray
+            else "after the run no ledger file was found under it (the off rows wrote none)"
+        ),
     }
     results_dir = HERE / "results"
     results_dir.mkdir(exist_ok=True)
