@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -46,10 +47,11 @@ def in_dir(tmp_path: Path) -> Iterator[Path]:
         os.chdir(previous)
 
 
-def test_runs_with_no_model_and_calls_both_tools(tmp_path: Path) -> None:
-    (tmp_path / "README.md").write_text("Project notes: hello from the readme.")
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLE)],
+def run_python(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python *args` in `tmp_path` as a user would run it: the CLI tests' environment (no key,
+    no user config), output captured, bounded by the CLI tests' timeout."""
+    return subprocess.run(
+        [sys.executable, *args],
         capture_output=True,
         text=True,
         timeout=TIMEOUT_S,
@@ -57,6 +59,20 @@ def test_runs_with_no_model_and_calls_both_tools(tmp_path: Path) -> None:
         cwd=tmp_path,
         check=False,
     )
+
+
+def readme_snippet(heading: str) -> str:
+    """The first Python block after `heading` in the README, as a reader would copy it."""
+    readme = (EXAMPLE.parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index(heading) :]
+    found = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert found is not None
+    return found.group(1)
+
+
+def test_runs_with_no_model_and_calls_both_tools(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("Project notes: hello from the readme.")
+    result = run_python(tmp_path, str(EXAMPLE))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert '-> read_file({"path": "README.md"})' in lines
@@ -67,15 +83,7 @@ def test_runs_with_no_model_and_calls_both_tools(tmp_path: Path) -> None:
 
 
 def test_unknown_model_is_one_error_line(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLE), "--model", "nope/x", "hi"],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        env=cli_env(tmp_path),
-        cwd=tmp_path,
-        check=False,
-    )
+    result = run_python(tmp_path, str(EXAMPLE), "--model", "nope/x", "hi")
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: ") and "nope" in result.stderr
     assert "Traceback" not in result.stderr
@@ -172,21 +180,8 @@ def test_the_loop_stops_after_max_turns(
 
 def test_readme_tools_snippet_runs_as_written(tmp_path: Path) -> None:
     """The README's "Tools, reasoning and structured output" sample, run with no key."""
-    import re
-
-    readme = (EXAMPLE.parents[1] / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Tools, reasoning and structured output") :]
-    found = re.search(r"```python\n(.*?)```", section, re.DOTALL)
-    assert found is not None
-    result = subprocess.run(
-        [sys.executable, "-c", found.group(1)],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        env=cli_env(tmp_path),
-        cwd=tmp_path,
-        check=False,
-    )
+    snippet = readme_snippet("## Tools, reasoning and structured output")
+    result = run_python(tmp_path, "-c", snippet)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[:4] == [
@@ -200,25 +195,12 @@ def test_readme_tools_snippet_runs_as_written(tmp_path: Path) -> None:
 
 def test_readme_cost_and_budget_snippet_runs_as_written(tmp_path: Path) -> None:
     """The README's "Cost, usage scopes and budgets" sample prints what its comments say."""
-    import re
-
-    readme = (EXAMPLE.parents[1] / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Cost, usage scopes and budgets") :]
-    found = re.search(r"```python\n(.*?)```", section, re.DOTALL)
-    assert found is not None
-    result = subprocess.run(
-        [sys.executable, "-c", found.group(1)],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        env=cli_env(tmp_path),
-        cwd=tmp_path,
-        check=False,
-    )
+    snippet = readme_snippet("## Cost, usage scopes and budgets")
+    result = run_python(tmp_path, "-c", snippet)
     assert result.returncode == 0, result.stderr
     expected = [
         line.split("# ")[-1].strip()
-        for line in found.group(1).splitlines()
+        for line in snippet.splitlines()
         if "print(" in line and "# " in line
     ]
     assert result.stdout.splitlines() == expected

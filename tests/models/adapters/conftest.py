@@ -203,3 +203,8 @@ def serve_each(sock: socket.socket, handle: Callable[[socket.socket], None]) -> 
         except OSError:
             return
         threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+
+# The beyond-text suites' shared checks (`beyond_text.agreed`) explain a failure as a test's own
+# asserts do; registered here because this conftest is imported before any of those suites.
+pytest.register_assert_rewrite(__name__.rpartition(".")[0] + ".beyond_text")

@@ -7,9 +7,7 @@ The stream parser on bytes cut at arbitrary places is in `test_anthropic_stream_
 
 from __future__ import annotations
 
-import asyncio
 import json
-from dataclasses import replace
 from typing import Any
 
 import jsonschema
@@ -22,21 +20,20 @@ from rlm_code.core.exceptions import (
     UnsupportedParameterError,
 )
 from rlm_code.models.adapters._tool_calls import canonical_json
-from rlm_code.models.llm_connector import LLMConnector
 from rlm_code.models.types import (
     ReasoningDelta,
-    Response,
     ToolCallDelta,
     ToolCallDone,
 )
 from rlm_code.testing import LocalProtocolServer, ScriptedReply, run_local_server
 
+from .beyond_text import MODES, call, call_with_events, read_into, tool_loop, without_ids
+from .beyond_text import last_body as shared_last_body
 from .conftest import TARGET_IDS, TARGETS, Connect, chat_requests
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # SDK model notices
 
 TARGET = TARGETS[TARGET_IDS.index("anthropic")]
-MODES = ("complete", "stream", "acomplete", "astream")
 TOOLS = [
     {
         "name": "lookup",
@@ -62,35 +59,8 @@ def strict_server() -> Any:
         yield server
 
 
-def run(connector: LLMConnector, mode: str, **kwargs: Any) -> tuple[Response, list[Any]]:
-    """One call in `mode`: the Response and, for streams, the events the caller saw."""
-    if mode == "complete":
-        return connector.complete(**kwargs), []
-    if mode == "acomplete":
-        return asyncio.run(connector.acomplete(**kwargs)), []
-    if mode == "stream":
-        with connector.stream(**kwargs) as stream:
-            events = list(stream)
-        return stream.response, events
-
-    async def collect() -> tuple[Response, list[Any]]:
-        async with connector.astream(**kwargs) as stream:
-            events = [event async for event in stream]
-        return stream.response, events
-
-    return asyncio.run(collect())
-
-
 def last_body(server: LocalProtocolServer) -> dict[str, Any]:
-    body = chat_requests(TARGET, server)[-1].json
-    assert isinstance(body, dict)
-    return body
-
-
-def without_ids(response: Response) -> Response:
-    """The response with its tool-call ids numbered (the server makes fresh ids per reply)."""
-    calls = [replace(call, id=str(i)) for i, call in enumerate(response.tool_calls)]
-    return replace(response, tool_calls=calls)
+    return shared_last_body(TARGET, server)
 
 
 # -- tool calls ---------------------------------------------------------------------------------
@@ -104,7 +74,9 @@ def test_a_tool_call_round_trips_with_its_exact_name_and_arguments(
     compact = '{"q":"a \\"quoted\\" wörd","n":1}'  # the API sends objects: re-written canonically
     fresh_server.queue_replies([ScriptedReply(tool_calls=[("lookup", ARGS), ("lookup", compact)])])
 
-    response, events = run(connector, mode, prompt="look it up", tools=TOOLS)
+    response, events = call_with_events(
+        connector, mode, prompt="look it up", tools=TOOLS, verbatim=False
+    )
 
     assert response.finish_reason == "tool_calls"
     assert response.raw_finish_reason == "tool_use"
@@ -149,8 +121,8 @@ def test_a_streamed_reply_equals_the_plain_one(
     fresh_server.queue_replies([scripted, scripted])
     options: dict[str, Any] = {"prompt": "go", "tools": TOOLS, "reasoning": "low"}
 
-    whole, _ = run(connector, plain, **options)
-    streamed_response, events = run(connector, streamed, **options)
+    whole = call(connector, plain, **options)
+    streamed_response, events = call_with_events(connector, streamed, **options)
 
     assert without_ids(streamed_response) == without_ids(whole)
     assert whole.reasoning == "I should call «lookup» twice."
@@ -162,21 +134,6 @@ def test_a_streamed_reply_equals_the_plain_one(
 
 
 # -- a tool loop with thinking against strict mode ------------------------------------------------
-
-
-def tool_loop(connector: LLMConnector, mode: str) -> tuple[Response, list[dict[str, Any]]]:
-    """Three turns: two tool calls, then the answer; the caller appends `resp.message` and
-    the results, nothing provider-specific."""
-    messages: list[dict[str, Any]] = [{"role": "user", "content": "find a then b"}]
-    response = None
-    for _ in range(3):
-        response, _ = run(connector, mode, messages=messages, tools=TOOLS, reasoning="low")
-        messages.append(response.message)
-        for call in response.tool_calls:
-            content = f"result for {call.arguments['q']}"
-            messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
-    assert response is not None
-    return response, messages
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -191,8 +148,18 @@ def test_a_three_turn_tool_loop_with_thinking_passes_strict_mode(
         ]
     )
 
-    final, _ = tool_loop(connector, mode)
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "find a then b"}]
+    replies = tool_loop(
+        connector,
+        mode,
+        messages,
+        lambda c: f"result for {c.arguments['q']}",
+        tools=TOOLS,
+        reasoning="low",
+    )
 
+    assert len(replies) == 3  # two tool calls, then the answer
+    final = replies[-1]
     assert final.text == "Tool result: result for b"
     assert final.finish_reason == "stop"
     assert final.reasoning == "Thinking about: result for b"
@@ -242,7 +209,7 @@ def test_a_tool_loop_that_drops_what_the_api_needs_fails_like_the_api(
 ) -> None:
     connector = connect(TARGET, strict_server)
     strict_server.queue_replies([ScriptedReply(tool_calls=[("lookup", {"q": "a"})])])
-    first, _ = run(connector, "complete", prompt="find a", tools=TOOLS, reasoning="low")
+    first = call(connector, "complete", prompt="find a", tools=TOOLS, reasoning="low")
     messages: list[dict[str, Any]] = [
         {"role": "user", "content": "find a"},
         first.message,
@@ -253,7 +220,7 @@ def test_a_tool_loop_that_drops_what_the_api_needs_fails_like_the_api(
     sent = len(chat_requests(TARGET, strict_server))
 
     with pytest.raises(ProviderError) as info:
-        run(connector, mode, messages=messages, tools=TOOLS, reasoning="low")
+        call(connector, mode, messages=messages, tools=TOOLS, reasoning="low")
 
     assert info.value.status_code == 400
     assert said in str(info.value)
@@ -269,7 +236,7 @@ def test_a_json_schema_reply_validates(
 ) -> None:
     connector = connect(TARGET, fresh_server)
 
-    response, _ = run(connector, mode, prompt="rate this", response_format=SCHEMA)
+    response = call(connector, mode, prompt="rate this", response_format=SCHEMA)
 
     jsonschema.validate(response.json(), SCHEMA)
     output = last_body(fresh_server)["output_config"]["format"]
@@ -294,7 +261,7 @@ def test_images_reach_the_server_as_image_blocks(
         }
     ]
 
-    response, _ = run(connector, mode, messages=messages)
+    response = call(connector, mode, messages=messages)
 
     assert response.text == "Echo: what is in"
     assert last_body(fresh_server)["messages"] == [
@@ -318,7 +285,7 @@ def test_a_reply_cut_by_max_tokens_finishes_for_length(
 ) -> None:
     connector = connect(TARGET, fresh_server)
 
-    response, _ = run(connector, mode, prompt="one two three four", max_tokens=2)
+    response = call(connector, mode, prompt="one two three four", max_tokens=2)
 
     assert response.text == "Echo: one"
     assert (response.finish_reason, response.raw_finish_reason) == ("length", "max_tokens")
@@ -338,17 +305,8 @@ def test_a_stream_cut_inside_a_calls_arguments_is_a_typed_error(
     fresh_server.script_faults(["truncate"] * 3)
     seen: list[Any] = []
 
-    async def collect() -> None:
-        async with connector.astream(prompt="go", tools=TOOLS) as stream:
-            async for event in stream:
-                seen.append(event)
-
     with pytest.raises(ProviderError):
-        if mode == "stream":
-            with connector.stream(prompt="go", tools=TOOLS) as stream:
-                seen.extend(stream)
-        else:
-            asyncio.run(collect())
+        read_into(seen, connector, mode, "go", tools=TOOLS)
 
     fragments = [e for e in seen if isinstance(e, ToolCallDelta)]
     assert fragments, "the cut should come after the call started"
@@ -366,7 +324,7 @@ def test_a_whole_reply_cut_inside_a_call_is_a_typed_error(
     fresh_server.queue_replies([ScriptedReply(tool_calls=[("lookup", LONG_ARGS)])] * 3)
     fresh_server.script_faults(["truncate"] * 3)
     with pytest.raises(ModelError):
-        run(connector, mode, prompt="go", tools=TOOLS)
+        call(connector, mode, prompt="go", tools=TOOLS)
 
 
 @pytest.mark.parametrize("mode", ["stream", "astream"])
@@ -377,7 +335,7 @@ def test_a_stream_without_its_end_marker_after_a_call_is_a_typed_error(
     fresh_server.queue_replies([ScriptedReply(tool_calls=[("lookup", LONG_ARGS)])])
     fresh_server.script_faults(["no_terminator"])
     with pytest.raises(ProviderError, match="message_stop"):
-        run(connector, mode, prompt="go", tools=TOOLS)
+        call(connector, mode, prompt="go", tools=TOOLS)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -387,7 +345,7 @@ def test_arguments_that_are_not_json_are_a_typed_error(
     connector = connect(TARGET, fresh_server)
     fresh_server.queue_replies([ScriptedReply(tool_calls=[("lookup", '{"q": "unterminated')])])
     with pytest.raises(ResponseFormatError, match="lookup"):
-        run(connector, mode, prompt="go", tools=TOOLS)
+        call(connector, mode, prompt="go", tools=TOOLS)
 
 
 # -- refused before any I/O, and what goes on the wire -------------------------------------------

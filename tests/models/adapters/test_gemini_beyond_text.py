@@ -43,12 +43,28 @@ from rlm_code.models.types import (
     ChatRequest,
     GenerationParams,
     Message,
+    ToolCall,
     ToolCallDelta,
     ToolCallDone,
 )
 from rlm_code.testing import LocalProtocolServer, ScriptedReply, count_tokens
 from rlm_code.testing.scripted import signature_of
 
+from .beyond_text import (
+    ARGUMENTS,
+    EVALUATE,
+    MODES,
+    PNG,
+    READ_FILE,
+    REASONING,
+    REPLY,
+    call,
+    call_with_events,
+    strict_server,
+    tool_loop,
+    without_ids,
+)
+from .beyond_text import last_body as shared_last_body
 from .conftest import Connect, Target, chat_requests, cut_at, serve_each
 
 pytestmark = [
@@ -56,70 +72,22 @@ pytestmark = [
 ]
 
 GEMINI = Target("gemini", "gemini", "gemini-2.5-flash", "AIzaTestGeminiBeyondText", False)
-MODES = ("complete", "stream", "acomplete", "astream")
-PNG = (  # a 1x1 PNG
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQ"
-    "AAAABJRU5ErkJggg=="
-)
 TOOLS = [
     {
-        "name": "read_file",
-        "description": "Read a text file.",
+        **READ_FILE,
         "parameters": {
             "type": "object",
             "properties": {"path": {"type": "string"}, "lines": {"type": "array"}},
             "required": ["path"],
         },
     },
-    {
-        "name": "evaluate",
-        "description": "Evaluate arithmetic.",
-        "parameters": {"type": "object", "properties": {"expression": {"type": "string"}}},
-    },
+    EVALUATE,
 ]
-# Escaped quotes, a backslash, a newline, and 2-, 3- and 4-byte UTF-8 characters.
-ARGUMENTS = {"path": 'dir/naïve "quoted" \\ file\n€ 🚀.txt', "lines": [1, 2]}
-REASONING = "The user wants → the file; I'll read it."
-REPLY = ScriptedReply(
-    text="Let me read ünïcode first.",
-    tool_calls=[("read_file", ARGUMENTS), ("evaluate", {"expression": "6 * 7"})],
-    reasoning=REASONING,
-)
-
-
-@pytest.fixture(scope="module")
-def server() -> Any:
-    with LocalProtocolServer(strict=True) as running:
-        yield running
-
-
-def call(connector: LLMConnector, mode: str, prompt: str | None = None, **options: Any) -> Any:
-    """(Response, events) of one call in `mode` (events empty for whole calls)."""
-    if mode == "complete":
-        return connector.complete(prompt, **options), []
-    if mode == "acomplete":
-        return asyncio.run(connector.acomplete(prompt, **options)), []
-    if mode == "stream":
-        with connector.stream(prompt, **options) as stream:
-            events = list(stream)
-        return stream.response, events
-
-    async def collect() -> tuple[Response, list[Any]]:
-        async with connector.astream(prompt, **options) as stream:
-            events = [event async for event in stream]
-        return stream.response, events
-
-    return asyncio.run(collect())
-
-
-def no_ids(response: Response) -> Response:
-    return replace(response, tool_calls=[replace(c, id="") for c in response.tool_calls])
+server = strict_server()
 
 
 def last_body(server: LocalProtocolServer) -> dict[str, Any]:
-    body = chat_requests(GEMINI, server)[-1].json
-    assert isinstance(body, dict)
-    return body
+    return shared_last_body(GEMINI, server)
 
 
 def camel(value: Any) -> Any:
@@ -147,7 +115,9 @@ def test_tool_calls_with_reasoning_and_text_are_the_same_in_every_mode(
     seen = []
     for mode in MODES:
         server.queue_replies([REPLY])
-        response, events = call(connector, mode, "read it", tools=TOOLS, reasoning="low")
+        response, events = call_with_events(
+            connector, mode, "read it", tools=TOOLS, reasoning="low"
+        )
         first, second = response.tool_calls
         assert (first.name, first.arguments, second.name) == ("read_file", ARGUMENTS, "evaluate")
         assert first.arguments_json == json.dumps(ARGUMENTS, ensure_ascii=False)
@@ -172,7 +142,7 @@ def test_tool_calls_with_reasoning_and_text_are_the_same_in_every_mode(
                 ToolCallDelta(1, second.id, "evaluate", second.arguments_json),
                 ToolCallDone(second),
             ]
-        seen.append(no_ids(response))
+        seen.append(without_ids(response))
     assert all(response == seen[0] for response in seen[1:]), "streamed and plain differ"
 
 
@@ -182,7 +152,7 @@ def test_a_text_reply_keeps_the_signature_of_its_last_part_for_the_next_turn(
     connector = connect(GEMINI, server)
     replies = []
     for mode in MODES:
-        response, _ = call(connector, mode, "hello there", reasoning=2048)
+        response = call(connector, mode, "hello there", reasoning=2048)
         replies.append(response)
     detail = {"type": "gemini.thought_signature", "signature": signature_of(replies[0].reasoning)}
     assert all(r == replies[0] for r in replies[1:])
@@ -202,6 +172,11 @@ def test_a_text_reply_keeps_the_signature_of_its_last_part_for_the_next_turn(
     assert sent == base64.b64decode(detail["signature"])
 
 
+def gemini_result(tool_call: ToolCall) -> str:
+    """A JSON object for `evaluate` (sent as the response itself), text for `read_file`."""
+    return '{"ok": true}' if tool_call.name == "evaluate" else "file text"
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_a_three_turn_tool_loop_with_reasoning_passes_the_strict_server(
     mode: str, server: LocalProtocolServer, connect: Connect
@@ -210,15 +185,10 @@ def test_a_three_turn_tool_loop_with_reasoning_passes_the_strict_server(
     messages: list[dict[str, Any]] = []
     for question in ('call read_file {"path": "a.txt"}', 'call evaluate {"expression": "1+1"}'):
         messages.append({"role": "user", "content": question})
-        for _ in range(2):
-            response, _ = call(connector, mode, messages=messages, tools=TOOLS, reasoning="low")
-            assert response.reasoning
-            messages.append(response.message)
-            for tool_call in response.tool_calls:
-                result = '{"ok": true}' if tool_call.name == "evaluate" else "file text"
-                messages.append({"role": "tool", "tool_call_id": tool_call.id, "content": result})
-            if not response.tool_calls:
-                break
+        replies = tool_loop(
+            connector, mode, messages, gemini_result, most=2, tools=TOOLS, reasoning="low"
+        )
+        assert all(r.reasoning for r in replies)
     assert [m["content"] for m in messages if m["role"] == "assistant" and m["content"]] == [
         "Tool result: file text",
         'Tool result: {"ok": true}',
@@ -267,7 +237,7 @@ def test_a_tool_loop_that_drops_the_signature_is_refused_as_gemini_does(
         "parts. This is required for tools to work correctly"
     )
     # Without thinking Gemini does not ask for signatures.
-    assert call(connector, mode, messages=messages, tools=TOOLS)[0].text == "Tool result: data"
+    assert call(connector, mode, messages=messages, tools=TOOLS).text == "Tool result: data"
 
 
 def test_a_dropped_tool_result_or_a_changed_signature_is_refused(
@@ -388,7 +358,7 @@ def test_a_json_schema_reply_validates(
     mode: str, server: LocalProtocolServer, connect: Connect
 ) -> None:
     connector = connect(GEMINI, server)
-    response, _ = call(connector, mode, "describe it", response_format=SCHEMA)
+    response = call(connector, mode, "describe it", response_format=SCHEMA)
     jsonschema.validate(response.json(), SCHEMA)
     config = last_body(server)["generationConfig"]
     assert config["responseMimeType"] == "application/json"
@@ -424,7 +394,7 @@ def test_max_tokens_cutting_a_reply_is_length(
     mode: str, server: LocalProtocolServer, connect: Connect
 ) -> None:
     connector = connect(GEMINI, server)
-    response, _ = call(connector, mode, "one two three four five", max_tokens=2)
+    response = call(connector, mode, "one two three four five", max_tokens=2)
     assert (response.finish_reason, response.raw_finish_reason) == ("length", "MAX_TOKENS")
     assert response.text == "Echo: one"
 
@@ -549,7 +519,7 @@ def events_of(adapter: Any, asynchronous: bool = False) -> tuple[list[Any], Resp
         else e
         for e in events
     ]  # fmt: skip
-    return blank, no_ids(stream.response)
+    return blank, without_ids(stream.response)
 
 
 def test_the_recorded_stream_reads_as_the_plain_reply(replay: Any) -> None:

@@ -8,7 +8,6 @@ shares; this file checks Ollama's own shapes and choices (see `_ollama_wire`).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import re
@@ -21,7 +20,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rlm_code import Response
 from rlm_code.core.exceptions import (
     InvalidInputError,
     ModelError,
@@ -31,7 +29,6 @@ from rlm_code.core.exceptions import (
 )
 from rlm_code.models.adapters._ollama_wire import chat_payload, takes_think_levels
 from rlm_code.models.adapters.ollama import NDJSONParser, parse_message
-from rlm_code.models.llm_connector import LLMConnector
 from rlm_code.models.prompting import build_chat_request
 from rlm_code.models.streaming import ResponseStream
 from rlm_code.models.types import (
@@ -45,59 +42,24 @@ from rlm_code.models.types import (
 )
 from rlm_code.testing import LocalProtocolServer, ScriptedReply
 
+from .beyond_text import (
+    ARGUMENTS,
+    MODES,
+    READ_FILE,
+    REPLY,
+    TOOLS,
+    call,
+    call_with_events,
+    parse_chunks,
+    read_into,
+    strict_server,
+    without_ids,
+)
 from .conftest import Connect, Target, chat_requests, cut_at
 
 OLLAMA = Target("ollama", "ollama", "llama3.2", None, False)
-MODES = ("complete", "stream", "acomplete", "astream")
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\nnot really a png").decode()
-TOOLS = [
-    {
-        "name": "read_file",
-        "description": "Read a text file.",
-        "parameters": {"type": "object", "properties": {"path": {"type": "string"}}},
-    },
-    {
-        "name": "evaluate",
-        "description": "Evaluate arithmetic.",
-        "parameters": {"type": "object", "properties": {"expression": {"type": "string"}}},
-    },
-]
-# Escaped quotes, a backslash, a newline, spaces and 2-, 3- and 4-byte UTF-8 characters.
-ARGUMENTS = {"path": 'dir/naïve "quoted" \\ file\n€ 🚀.txt', "lines": [1, 2]}
-REPLY = ScriptedReply(
-    text="Let me read ünïcode first.",
-    tool_calls=[("read_file", ARGUMENTS), ("evaluate", {"expression": "6 * 7"})],
-    reasoning="The user wants → the file; I'll read it.",
-)
-
-
-@pytest.fixture(scope="module")
-def server() -> Any:
-    with LocalProtocolServer(strict=True, models=["gpt-oss:20b"]) as running:
-        yield running
-
-
-def call(connector: LLMConnector, mode: str, prompt: str | None = None, **options: Any) -> Any:
-    """(Response, events) of one call in `mode` (events empty for whole calls)."""
-    if mode == "complete":
-        return connector.complete(prompt, **options), []
-    if mode == "acomplete":
-        return asyncio.run(connector.acomplete(prompt, **options)), []
-    if mode == "stream":
-        with connector.stream(prompt, **options) as stream:
-            events = list(stream)
-        return stream.response, events
-
-    async def collect() -> tuple[Response, list[Any]]:
-        async with connector.astream(prompt, **options) as stream:
-            events = [event async for event in stream]
-        return stream.response, events
-
-    return asyncio.run(collect())
-
-
-def no_ids(response: Response) -> Response:
-    return replace(response, tool_calls=[replace(c, id="") for c in response.tool_calls])
+server = strict_server(models=["gpt-oss:20b"])
 
 
 def request_of(prompt: str = "hi", model: str = "llama3.2", **options: Any) -> Any:
@@ -162,14 +124,8 @@ def test_a_conversation_goes_out_in_ollamas_shape() -> None:
             "tool_call_id": "call_1",
         },
     ]
-    assert body["tools"][0] == {
-        "type": "function",
-        "function": {
-            "name": "read_file",
-            "description": "Read a text file.",
-            "parameters": TOOLS[0]["parameters"],
-        },
-    }
+    # name, description and parameters as given, in chat completions' function wrapper
+    assert body["tools"][0] == {"type": "function", "function": READ_FILE}
     assert body["format"] == {"type": "object", "properties": {"a": {"type": "string"}}}
     assert body["think"] is True  # llama3.2 takes a boolean, never a level
     assert body["stream"] is True
@@ -239,7 +195,7 @@ def test_an_image_reaches_the_server_as_base64_beside_the_text(
     image = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}
     messages = [{"role": "user", "content": [{"type": "text", "text": "see"}, image]}]
     for mode in MODES:
-        response, _ = call(connector, mode, messages=messages)
+        response = call(connector, mode, messages=messages)
         assert response.text == "Echo: see"
         body = server.requests[-1].json
         assert body is not None and body["messages"][-1] == {
@@ -259,7 +215,9 @@ def test_tool_calls_with_reasoning_and_text_are_the_same_in_every_mode(
     responses = []
     for mode in MODES:
         server.queue_replies([REPLY])
-        response, events = call(connector, mode, "read it", tools=TOOLS, reasoning="low")
+        response, events = call_with_events(
+            connector, mode, "read it", tools=TOOLS, reasoning="low"
+        )
         assert response.text == "Let me read ünïcode first."
         assert response.reasoning == "The user wants → the file; I'll read it."
         first, second = response.tool_calls
@@ -281,7 +239,7 @@ def test_tool_calls_with_reasoning_and_text_are_the_same_in_every_mode(
             assert [(d.index, d.name) for d in deltas] == [(0, "read_file"), (1, "evaluate")]
             assert deltas[0].arguments_fragment == first.arguments_json
             assert [e.tool_call for e in events if e.type == "tool_call_done"] == [first, second]
-        responses.append(no_ids(response))
+        responses.append(without_ids(response))
     assert all(r == responses[0] for r in responses[1:]), "streamed and plain replies differ"
 
 
@@ -295,13 +253,13 @@ def test_the_three_turn_tool_loop_sends_thinking_and_tool_results_back(
         messages: list[dict[str, Any]] = []
         for question in ('call read_file {"path": "notes.txt"}', "thanks"):
             messages.append({"role": "user", "content": question})
-            response, _ = call(connector, mode, messages=messages, tools=TOOLS, reasoning="low")
+            response = call(connector, mode, messages=messages, tools=TOOLS, reasoning="low")
             assert response.reasoning
             messages.append(response.message)
             for tool_call in response.tool_calls:
                 content = f"result of {tool_call.name}"
                 messages.append({"role": "tool", "tool_call_id": tool_call.id, "content": content})
-                response, _ = call(connector, mode, messages=messages, tools=TOOLS, reasoning="low")
+                response = call(connector, mode, messages=messages, tools=TOOLS, reasoning="low")
                 assert response.text == "Tool result: result of read_file"
                 messages.append(response.message)
                 body = server.requests[-1].json
@@ -340,7 +298,7 @@ def test_ollama_refuses_no_conversation_that_drops_reasoning_or_a_result(
     }
     messages = [{"role": "user", "content": "call read_file"}, call_turn]
     messages.append({"role": "user", "content": "and now?"})
-    response, _ = call(connector, "complete", messages=messages, tools=TOOLS, reasoning="low")
+    response = call(connector, "complete", messages=messages, tools=TOOLS, reasoning="low")
     assert response.text == "Echo: and now?"
 
 
@@ -354,7 +312,7 @@ def test_a_json_schema_reply_validates(
         "required": ["title", "n"],
     }
     connector = connect(OLLAMA, server)
-    response, _ = call(connector, mode, "name it", response_format=schema)
+    response = call(connector, mode, "name it", response_format=schema)
     jsonschema.validate(response.json(), schema)
     assert response.json()["title"] == "Echo: name it"
     body = server.requests[-1].json
@@ -368,7 +326,7 @@ def test_gpt_oss_gets_a_level_and_other_models_a_boolean(
     """The server answers a level sent to any other model with Ollama's 400."""
     for model, think in (("gpt-oss:20b", "high"), ("llama3.2", True)):
         connector = connect(replace(OLLAMA, model=model), server)
-        response, _ = call(connector, mode, "why", reasoning="high")
+        response = call(connector, mode, "why", reasoning="high")
         assert response.reasoning == "Thinking about: why"
         body = server.requests[-1].json
         assert body is not None and body["think"] == think
@@ -379,7 +337,7 @@ def test_max_tokens_cutting_a_reply_is_length(
     mode: str, server: LocalProtocolServer, connect: Connect
 ) -> None:
     connector = connect(OLLAMA, server)
-    response, _ = call(connector, mode, "one two three four", max_tokens=3, reasoning="low")
+    response = call(connector, mode, "one two three four", max_tokens=3, reasoning="low")
     assert (response.text, response.finish_reason) == ("Echo: one two", "length")
     assert response.raw_finish_reason == "length"
 
@@ -394,25 +352,8 @@ def test_a_stream_cut_inside_tool_arguments_is_a_typed_error(
     server.queue_replies([ScriptedReply(tool_calls=[("read_file", ARGUMENTS)])])
     server.script_faults([fault])
     seen: list[Any] = []
-
-    async def read_async() -> Response:
-        stream = connector.astream("x", tools=TOOLS)
-        try:
-            async for event in stream:
-                seen.append(event)
-        finally:
-            await stream.aclose()
-        return stream.response
-
     with pytest.raises(ModelError) as caught:
-        if mode == "stream":
-            stream = connector.stream("x", tools=TOOLS)
-            try:
-                seen.extend(stream)
-            finally:
-                stream.close()
-        else:
-            asyncio.run(read_async())
+        read_into(seen, connector, mode, "x", tools=TOOLS)
     assert isinstance(caught.value, ProviderError)
     expected = "end marker" if fault == "no_terminator" else "closed the connection"
     assert expected in str(caught.value)
@@ -497,11 +438,7 @@ def _stream_body(server: LocalProtocolServer) -> bytes:
 
 
 def _events(chunks: list[bytes]) -> list[AdapterEvent]:
-    parser = NDJSONParser("ollama")
-    events: list[AdapterEvent] = []
-    for chunk in chunks:
-        events += parser.feed(chunk)
-    return events + parser.end()
+    return parse_chunks(NDJSONParser("ollama"), chunks)
 
 
 @pytest.fixture(scope="module")
@@ -548,12 +485,12 @@ def test_an_inline_think_block_is_reasoning_in_every_mode(
     streamed (the stream cuts the block into several lines)."""
     connector = connect(OLLAMA, server)
     server.queue_replies([ScriptedReply(text="<think>I weigh ✓ it\ntwice</think>\n\nThe answer.")])
-    response, events = call(connector, mode, "q")
+    response, events = call_with_events(connector, mode, "q")
     assert (response.reasoning, response.text) == ("I weigh ✓ it\ntwice", "The answer.")
     if events:
         assert len([e for e in events if e.type == "reasoning_delta"]) > 1
     server.queue_replies([ScriptedReply(text="Use <think> tags </think> like this.")])
-    response, _ = call(connector, mode, "q")
+    response = call(connector, mode, "q")
     assert (response.reasoning, response.text) == (None, "Use <think> tags </think> like this.")
 
 

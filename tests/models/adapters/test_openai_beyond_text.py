@@ -5,7 +5,6 @@ tool calls, reasoning fields and their replay, inline `<think>`, structured outp
 
 from __future__ import annotations
 
-import asyncio
 import json
 import urllib.request
 from typing import Any
@@ -15,7 +14,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rlm_code import Response
 from rlm_code.core.exceptions import (
     ModelError,
     ProviderError,
@@ -27,7 +25,6 @@ from rlm_code.models.adapters.openai_compatible import (
     chat_payload,
     parse_completion,
 )
-from rlm_code.models.llm_connector import LLMConnector
 from rlm_code.models.prompting import build_chat_request
 from rlm_code.models.types import (
     GenerationParams,
@@ -40,7 +37,20 @@ from rlm_code.models.types import (
 )
 from rlm_code.testing import LocalProtocolServer, ScriptedReply
 
-from .conftest import TARGETS, Connect, Target, chat_requests, cut_at
+from .beyond_text import (
+    MODES,
+    PNG,
+    READ_FILE,
+    TOOLS,
+    call,
+    last_body,
+    parse_chunks,
+    read_into,
+    strict_server,
+    tool_loop,
+    without_ids,
+)
+from .conftest import TARGETS, Connect, Target, cut_at
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Inheritance class AiohttpClientSession:DeprecationWarning"
@@ -48,66 +58,8 @@ pytestmark = pytest.mark.filterwarnings(
 
 OPENAI_TARGETS = [t for t in TARGETS if t.adapter in ("openai", "openai_compatible")]
 IDS = [t.adapter for t in OPENAI_TARGETS]
-MODES = ("complete", "stream", "acomplete", "astream")
-TOOLS = [
-    {
-        "name": "read_file",
-        "description": "Read a text file.",
-        "parameters": {
-            "type": "object",
-            "properties": {"path": {"type": "string"}},
-            "required": ["path"],
-        },
-    },
-    {
-        "name": "evaluate",
-        "description": "Evaluate arithmetic.",
-        "parameters": {"type": "object", "properties": {"expression": {"type": "string"}}},
-    },
-]
 ARGUMENTS = {"path": 'dir/naïve "quoted" \\ file\n€ 日本 🚀.txt'}
-PNG = (
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQ"
-    "AAAABJRU5ErkJggg=="
-)
-
-
-@pytest.fixture(scope="module")
-def server() -> Any:
-    with LocalProtocolServer(strict=True) as running:
-        yield running
-
-
-def call(connector: LLMConnector, mode: str, prompt: str | None = None, **options: Any) -> Response:
-    """One `Response` in `mode`; streams are read to the end and checked against it."""
-    if mode == "complete":
-        return connector.complete(prompt, **options)
-    if mode == "acomplete":
-        return asyncio.run(connector.acomplete(prompt, **options))
-    if mode == "stream":
-        with connector.stream(prompt, **options) as stream:
-            events = list(stream)
-        return _agrees(events, stream.response)
-
-    async def collect() -> Response:
-        async with connector.astream(prompt, **options) as stream:
-            events = [event async for event in stream]
-        return _agrees(events, stream.response)
-
-    return asyncio.run(collect())
-
-
-def _agrees(events: list[Any], response: Response) -> Response:
-    assert events[-1].type == "finished" and events[-1].response == response
-    assert "".join(e.text for e in events if e.type == "text_delta") == response.text
-    reasoning = "".join(e.text for e in events if e.type == "reasoning_delta")
-    assert reasoning == (response.reasoning or "")
-    assert [e.tool_call for e in events if e.type == "tool_call_done"] == response.tool_calls
-    for index, done in enumerate(response.tool_calls):
-        pieces = [e for e in events if e.type == "tool_call_delta" and e.index == index]
-        assert "".join(p.arguments_fragment for p in pieces) == done.arguments_json
-        assert pieces[0].id == done.id and pieces[0].name == done.name
-    return response
+server = strict_server()
 
 
 # -- tool calls --------------------------------------------------------------------------------
@@ -152,14 +104,8 @@ def test_scripted_tool_calls_round_trip_exactly_and_streams_equal_plain(
     # reply, so those are compared apart).
     ids = [[c.id for c in r.tool_calls] for r in responses]
     assert len({i for pair in ids for i in pair}) == 8
-    blank = [_without_ids(r) for r in responses]
+    blank = [without_ids(r) for r in responses]
     assert all(r == blank[0] for r in blank[1:])
-
-
-def _without_ids(response: Response) -> Response:
-    from dataclasses import replace
-
-    return replace(response, tool_calls=[replace(c, id="") for c in response.tool_calls])
 
 
 @pytest.mark.parametrize("target", OPENAI_TARGETS, ids=IDS)
@@ -171,16 +117,9 @@ def test_tools_choice_and_reasoning_reach_the_server_in_chat_shape(
         "go", tools=TOOLS, tool_choice={"name": "evaluate"}, reasoning=20000
     )
     assert [c.name for c in response.tool_calls] == ["evaluate"]
-    body = chat_requests(target, server)[-1].json
-    assert body is not None
-    assert body["tools"][0] == {
-        "type": "function",
-        "function": {
-            "name": "read_file",
-            "description": "Read a text file.",
-            "parameters": TOOLS[0]["parameters"],
-        },
-    }
+    body = last_body(target, server)
+    # name, description and parameters as given, in chat completions' function wrapper
+    assert body["tools"][0] == {"type": "function", "function": READ_FILE}
     assert body["tool_choice"] == {"type": "function", "function": {"name": "evaluate"}}
     assert body["reasoning_effort"] == "high"  # a budget maps to the nearest effort word
 
@@ -194,17 +133,10 @@ def test_a_three_turn_tool_loop_with_reasoning_passes_strict_and_replays_the_fie
     messages: list[dict[str, Any]] = []
     for question in ('call read_file {"path": "n.txt"}', "call evaluate {}", "thanks"):
         messages.append({"role": "user", "content": question})
-        while True:
-            response = call(connector, mode, messages=messages, tools=TOOLS, reasoning="low")
-            assert response.reasoning
-            messages.append(response.message)
-            if not response.tool_calls:
-                break
-            for tool_call in response.tool_calls:
-                messages.append({"role": "tool", "tool_call_id": tool_call.id, "content": "42"})
+        replies = tool_loop(connector, mode, messages, lambda c: "42", tools=TOOLS, reasoning="low")
+        assert all(r.reasoning for r in replies)
     assert messages[-1]["content"] == "Echo: thanks"
-    sent = chat_requests(target, server)[-1].json
-    assert sent is not None
+    sent = last_body(target, server)
     turns = [m for m in sent["messages"] if m["role"] == "assistant"]
     assert len(turns) == 4 and all(t["reasoning_content"].startswith("Thinking") for t in turns)
     # The message's own reasoning keys are never sent: only the provider's field.
@@ -258,8 +190,7 @@ def test_a_json_schema_reply_validates(
     connector = connect(target, server)
     response = call(connector, mode, "describe", response_format=SCHEMA)
     jsonschema.validate(response.json(), SCHEMA)
-    body = chat_requests(target, server)[-1].json
-    assert body is not None
+    body = last_body(target, server)
     assert body["response_format"] == {
         "type": "json_schema",
         "json_schema": {"name": "response", "schema": SCHEMA, "strict": True},
@@ -279,8 +210,8 @@ def test_an_image_reaches_the_server_as_an_image_url_part(
     for mode in ("complete", "astream"):
         response = call(connector, mode, messages=[{"role": "user", "content": parts}])
         assert response.text == "Echo: what is this"
-        body = chat_requests(target, server)[-1].json
-        assert body is not None and body["messages"][-1] == {"role": "user", "content": parts}
+        body = last_body(target, server)
+        assert body["messages"][-1] == {"role": "user", "content": parts}
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -307,18 +238,8 @@ def test_a_stream_cut_inside_tool_arguments_is_a_typed_error(
     server.queue_replies([ScriptedReply(tool_calls=[("read_file", long_arguments)])])
     server.script_faults([fault])
     seen: list[Any] = []
-
-    async def read_async() -> None:
-        async with connector.astream("x", tools=TOOLS) as stream:
-            async for event in stream:
-                seen.append(event)
-
     with pytest.raises(ModelError):
-        if mode == "stream":
-            with connector.stream("x", tools=TOOLS) as stream:
-                seen.extend(stream)
-        else:
-            asyncio.run(read_async())
+        read_into(seen, connector, mode, "x", tools=TOOLS)
     if fault == "truncate":  # cut inside the arguments: pieces seen, no call handed over
         assert any(e.type == "tool_call_delta" for e in seen)
         assert not any(e.type == "tool_call_done" for e in seen)
@@ -454,11 +375,7 @@ def tool_stream(server: LocalProtocolServer) -> bytes:
 
 
 def _events(chunks: list[bytes], think: bool = False) -> list[Any]:
-    parser = ChatStreamParser("p", think)
-    events: list[Any] = []
-    for chunk in chunks:
-        events += parser.feed(chunk)
-    return events + parser.end()
+    return parse_chunks(ChatStreamParser("p", think), chunks)
 
 
 def test_the_stream_parses_to_text_reasoning_calls_replay_and_end(tool_stream: bytes) -> None:
