@@ -209,3 +209,21 @@ def test_the_command_module_imports_only_argparse() -> None:
         "rlm_code", "rlm_code.cli", "rlm_code.cli.commands", "rlm_code.cli.commands.usage",
         "rlm_code.cli.exit_codes",
     }  # fmt: skip
+
+
+def test_ask_then_usage_through_the_real_cli(tmp_path: Path, local_server: Any) -> None:
+    canary = "sk-test-CANARYusage0123456789"
+    path = tmp_path / "ledger.sqlite3"
+    env = env_for(tmp_path, str(path))
+    env.update({"OPENAI_API_KEY": canary, "OPENAI_API_BASE": local_server.openai_base_url})
+    asked = run_cli("ask", "--model", "openai/gpt-4o", f"hello {canary}", cwd=tmp_path, env=env)
+    assert asked.returncode == 0, asked.stderr
+    failed = run_cli("ask", "--model", "openai/fault-401", "hello", cwd=tmp_path, env=env)
+    assert failed.returncode == 1
+    shown = run_cli("usage", "--json", cwd=tmp_path, env=env)
+    assert shown.returncode == 0, shown.stderr
+    totals = json.loads(shown.stdout)["totals"]
+    assert (totals["calls"], totals["failed_calls"]) == (1, 1)
+    assert totals["input_tokens"] > 0 and totals["output_tokens"] > 0
+    data = b"".join(p.read_bytes() for p in tmp_path.glob("ledger.sqlite3*"))
+    assert b"gpt-4o" in data and canary.encode() not in data

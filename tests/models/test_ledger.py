@@ -448,3 +448,28 @@ def test_keys_never_reach_the_database_file(
     row = rows(path)[0]
     assert json.loads(row["tags"])["plain"].startswith("api_key=")  # still valid JSON
     assert "[REDACTED]" in row["prompt"] and "[REDACTED]" in row["scope"]
+
+
+def test_a_connector_with_a_canary_key_stores_no_key(tmp_path: Path, fresh_server: Any) -> None:
+    from rlm_code.core.exceptions import ModelError
+    from rlm_code.models.llm_connector import LLMConnector
+
+    path = tmp_path / "l.sqlite3"
+    user = tmp_path / "config"
+    user.mkdir()
+    (user / "config.yaml").write_text(f"ledger:\n  path: {path}\n  log_content: true\n")
+    manager = ConfigManager(tmp_path, environ={"RLM_CODE_CONFIG_DIR": str(user)})
+    with LLMConnector(config_manager=manager) as connector:
+        connector.connect_to_model(
+            "openai/gpt-4o", api_key=CANARY, base_url=fresh_server.openai_base_url
+        )
+        with connector.usage_scope("run", note=f"key {CANARY}"):
+            reply = connector.generate_response(f"my key is {CANARY}, visible-marker")
+            fresh_server.script_faults(["401"])
+            with pytest.raises(ModelError):
+                connector.generate_response(f"again {CANARY}")
+    assert "visible-marker" in reply  # the local server echoes the prompt, key and all
+    data = file_bytes(path)
+    assert b"visible-marker" in data  # prompt and reply were stored (log_content)
+    assert CANARY.encode() not in data
+    assert [r["error_type"] for r in rows(path)] == [None, "AuthenticationError"]
