@@ -39,6 +39,12 @@ cloned project must not move it into its own tree, turn on content logging or sw
 default path is `$XDG_DATA_HOME/rlm-code/ledger.sqlite3`, else
 `~/.local/share/rlm-code/ledger.sqlite3` (the same rule on every platform).
 
+A model's profile (context window, capabilities, `stream_usage`; see
+`rlm_code.models.profiles`) may be overridden per `provider/model`, and beats what a live
+server or the built-in table says:
+
+    model_profiles: {"PROVIDER/MODEL": {context_window: 32768, supports_tools: true}}
+
 Values are checked when read and, with the same function (`validate_settings`, from
 `config_files`, importable from here too), before `set_user_setting` writes them: types,
 `provider/model` names, base URLs. API keys never go in these files. YAML anchors and aliases
@@ -287,6 +293,12 @@ class ConfigManager:
         return any(
             _lookup(layer.settings, key) is True for layer in self._layers if not layer.project
         )
+
+    def model_profile(self, model_id: str) -> dict[str, Any]:
+        """The config files' `model_profiles` overrides for `provider/model` ({} if none)."""
+        table = self.get("model_profiles")
+        row = table.get(model_id) if isinstance(table, dict) else None
+        return dict(row) if isinstance(row, dict) else {}
 
     @property
     def ledger(self) -> LedgerSettings:

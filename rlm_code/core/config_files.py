@@ -31,6 +31,19 @@ _SCHEMA: dict[str, Any] = {
     "trust_project_base_urls": bool,
     "allow_plain_http": bool,
     "ledger": {"enabled": bool, "path": str, "log_content": bool},
+    # Overrides of a model's profile (`rlm_code.models.profiles`), keyed by provider/model.
+    "model_profiles": {
+        "*": {
+            "context_window": int,
+            "max_output_tokens": int,
+            "supports_tools": bool,
+            "supports_vision": bool,
+            "supports_reasoning": bool,
+            "supports_json_schema": bool,
+            "accepts_temperature": bool,
+            "stream_usage": str,
+        }
+    },
 }
 # Settings a project file may not hold: the first two relax what a project file may do; the
 # usage ledger is the user's own record (a project must not move it into the repository, turn
@@ -149,6 +162,10 @@ def _check_value(key_path: tuple[str, ...], value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: '{name}' must be provider/model, e.g. vllm/my-model")
         if slash and registry.get(provider) is None:
             raise ConfigError(f"{where}: '{name}' names unknown provider '{provider}'")
+        return value
+    if len(key_path) == 3 and key_path[0] == "model_profiles" and key_path[2] == "stream_usage":
+        if value not in ("stream_options", "always", "none"):
+            raise ConfigError(f"{where}: '{name}' must be stream_options, always or none")
         return value
     if key_path == ("ledger", "path"):
         if not Path(value).expanduser().is_absolute():

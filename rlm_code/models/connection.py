@@ -7,15 +7,24 @@ stream: when it is read to the end, closed, or fails). Replacing or closing the 
 running on it releases it — at once when none is. So switching models while other threads
 and tasks are mid-call never cuts a reply off or closes a client under a running request;
 each in-flight call finishes on the connection it started on, within its own timeout.
+
+`profile()` is the model's `ModelProfile` (`rlm_code.models.profiles`), built once per
+connection by its adapter, the first time it or a call needs it: the config file's
+`model_profiles` row for `provider/model` (read from `config`, the connector's
+`ConfigManager`, or the default files when none is given), a live probe of a local server,
+the cloud table, the defaults.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any
 
+from rlm_code.core.config import ConfigManager
 from rlm_code.core.redact import redact
 from rlm_code.models.adapters.base import Adapter, Endpoint
+from rlm_code.models.profiles import ModelProfile
 from rlm_code.models.providers.registry import ProviderSpec
 from rlm_code.models.resolve import Resolved
 
@@ -35,11 +44,15 @@ NOT_CONNECTED_STATUS: dict[str, Any] = {
 class Connection:
     """A resolved target and its adapter, reference-counted by the calls using it."""
 
-    __slots__ = ("_lock", "_retired", "_users", "adapter", "model", "resolved", "spec")
+    __slots__ = ("_lock", "_retired", "_users", "adapter", "config", "model", "resolved", "spec")
 
-    def __init__(self, resolved: Resolved, adapter: Adapter) -> None:
+    def __init__(
+        self, resolved: Resolved, adapter: Adapter, config: ConfigManager | None = None
+    ) -> None:
         self.resolved = resolved
         self.adapter = adapter
+        self.config = config
+        adapter.profile_overrides = self._profile_overrides
         # Read on every call: plain attributes. The adapter's connect-time check may have
         # settled the model name (Ollama's tag), so both come from its endpoint.
         self.spec: ProviderSpec = adapter.endpoint.spec
@@ -81,6 +94,17 @@ class Connection:
             "route": self.route,
             "type": spec.provider_id,
         }
+
+    def profile(self) -> ModelProfile:
+        """The model's profile: built once (thread-safe), then the same object."""
+        return self.adapter.profile()
+
+    def _profile_overrides(self) -> Mapping[str, Any]:
+        config = self.config if self.config is not None else ConfigManager()
+        provider = self.spec.provider_id
+        # The settled name (Ollama's `llama3.2:latest`) or the name asked for (`llama3.2`).
+        found = config.model_profile(f"{provider}/{self.model}")
+        return found or config.model_profile(f"{provider}/{self.resolved.endpoint.model}")
 
     def hold(self) -> None:
         """One more call runs on this connection. The owner calls it under its own lock,

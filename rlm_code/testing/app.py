@@ -36,6 +36,8 @@ from rlm_code.testing.formats import (
     TgiFormat,
 )
 from rlm_code.testing.formats.ollama import OLLAMA_VERSION
+from rlm_code.testing.info_routes import InfoRoutes
+from rlm_code.testing.modes import chat_mode
 from rlm_code.testing.state import RecordedRequest, ServerState
 from rlm_code.testing.text import total_tokens
 from rlm_code.testing.wire import (
@@ -50,8 +52,6 @@ from rlm_code.testing.wire import (
 from rlm_code.testing.writers import HTML_BAD_GATEWAY, hang, pause, send_body, send_stream
 
 __all__ = ["build_app"]
-
-_CREATED = 1_735_689_600  # 2025-01-01, "created" of every listed model
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -69,7 +69,7 @@ class _Exchange:
     scripted: str | None
 
 
-class _Routes:
+class _Routes(InfoRoutes):
     def __init__(self, state: ServerState) -> None:
         self.state = state
         self.config = state.config
@@ -115,80 +115,14 @@ class _Routes:
             add("GET", "/props", self.llamacpp_props)
         if enabled("tgi", "llamacpp"):
             add("GET", "/health", self.health)
-
-    def _openai_family(self) -> OpenAIFormat:
-        """Whose error bodies the shared ``/v1`` routes use when OpenAI itself is off."""
-        if self.config.enabled("openai"):
-            return self.openai
-        if self.config.enabled("llamacpp"):
-            return self.llamacpp
-        return self.tgi
+        if enabled("openai"):
+            add("GET", "/api/v0/models", self.lmstudio_models)  # LM Studio
+            add("GET", "/get_model_info", self.sglang_model_info)  # SGLang
 
     # -- OpenAI, TGI, llama.cpp -----------------------------------------------------------------
 
     async def openai_chat(self, request: web.Request) -> web.StreamResponse:
         return await self._chat(request, self._openai_family(), endpoint="chat")
-
-    async def v1_models(self, request: web.Request) -> web.StreamResponse:
-        owner = self._v1_models_format(request)
-        if owner == "anthropic":
-            return await self._document(request, self.anthropic, self._anthropic_models)
-        if owner == "gemini":
-            return await self.gemini_models(request)
-        family = self._openai_family()
-        names = list(self.config.models)
-        return await self._document(request, family, lambda: family.render_models(names, _CREATED))
-
-    async def v1_model(self, request: web.Request) -> web.StreamResponse:
-        model = request.match_info["model"]
-        owner = self._v1_models_format(request)
-        if owner == "anthropic":
-            fmt = self.anthropic
-            return await self._document(request, fmt, lambda: fmt.render_model(model), model)
-        if owner == "gemini":
-            return await self.gemini_model(request)
-        family = self._openai_family()
-        return await self._document(
-            request, family, lambda: family.render_model(model, _CREATED), model
-        )
-
-    def _anthropic_models(self) -> JsonObject:
-        return self.anthropic.render_models(list(self.config.models))
-
-    def _v1_models_format(self, request: web.Request) -> str:
-        """Who asks ``GET /v1/models``: the SDKs differ only in their headers.
-
-        Anthropic's SDK always sends ``anthropic-version``; Google's sends ``x-goog-api-key``
-        (or ``?key=``) and ``x-goog-api-client``; anything else is an OpenAI-style client.
-        """
-        enabled = self.config.enabled
-        headers = request.headers
-        if "anthropic-version" in headers and enabled("anthropic"):
-            return "anthropic"
-        google = "x-goog-api-key" in headers or "x-goog-api-client" in headers
-        if (google or "key" in request.query) and enabled("gemini"):
-            return "gemini"
-        if enabled("openai", "tgi", "llamacpp"):
-            return "openai"
-        if enabled("anthropic"):
-            return "anthropic"
-        return "gemini"
-
-    async def health(self, request: web.Request) -> web.StreamResponse:
-        if self.config.enabled("llamacpp"):
-            return await self._document(
-                request, self.llamacpp, lambda: {"status": "ok"}, auth=False
-            )
-        return await self._document(request, self.tgi, None, auth=False)
-
-    async def tgi_info(self, request: web.Request) -> web.StreamResponse:
-        model = self.config.models[0]
-        return await self._document(request, self.tgi, lambda: self.tgi.render_info(model))
-
-    async def llamacpp_props(self, request: web.Request) -> web.StreamResponse:
-        model = self.config.models[0]
-        fmt = self.llamacpp
-        return await self._document(request, fmt, lambda: fmt.render_props(model))
 
     # -- Anthropic ------------------------------------------------------------------------------
 
@@ -199,15 +133,6 @@ class _Routes:
         return await self._chat(request, self.anthropic, endpoint="count_tokens")
 
     # -- Gemini ---------------------------------------------------------------------------------
-
-    async def gemini_models(self, request: web.Request) -> web.StreamResponse:
-        names = list(self.config.models)
-        return await self._document(request, self.gemini, lambda: self.gemini.render_models(names))
-
-    async def gemini_model(self, request: web.Request) -> web.StreamResponse:
-        model = request.match_info["model"]
-        fmt = self.gemini
-        return await self._document(request, fmt, lambda: fmt.render_model(model), model)
 
     async def gemini_call(self, request: web.Request) -> web.StreamResponse:
         model, _, method = request.match_info["model"].rpartition(":")
@@ -435,6 +360,9 @@ class _Routes:
             return await self._error(ex, "not_found", model=chat.model)
         if endpoint in ("count_tokens", "countTokens", "show"):
             return await self._send_info(ex, fmt, chat, endpoint)
+        chat, refusal = chat_mode(fmt, chat, ex.json, request.path)
+        if refusal is not None:
+            return await self._reply(ex, refusal)
         if self.config.strict and chat.strict_problem is not None:
             problem = chat.strict_problem
             return await self._error(ex, problem.kind, message=problem.message, param=problem.param)

@@ -15,7 +15,9 @@ Request (`chat_payload`):
 - `think` for reasoning. gpt-oss takes a level ("low" / "medium" / "high"; a token budget maps
   to the nearest level), every other thinking model a boolean: Ollama answers a level sent to
   them with 400 `think value "low" is not supported for this model`, so they get `true`.
-- `options.temperature`, `options.num_predict`, `options.stop` as before.
+- `options.temperature`, `options.num_predict`, `options.stop` as before; `options.num_ctx`
+  sized to a long prompt (`context_size`), because Ollama silently cuts a prompt longer than
+  its context (4096 tokens by default on most machines) unless `num_ctx` says otherwise.
 
 Reply (`ChatReader`): each `/api/chat` object (a whole reply, or one NDJSON line of a stream)
 may carry `message.thinking` (reasoning), `message.content` (text) and `message.tool_calls`
@@ -52,6 +54,12 @@ from rlm_code.models.types import (
 )
 
 # -- request ------------------------------------------------------------------------------------
+
+# Ollama's default context on a machine with less than 24 GiB of VRAM (docs:
+# context-length); larger machines default to more, which only makes this cautious.
+OLLAMA_DEFAULT_CONTEXT = 4096
+# Room for the reply when the caller set no `max_tokens`.
+REPLY_RESERVE = 1024
 
 
 def takes_think_levels(model: str) -> bool:
@@ -130,9 +138,29 @@ def _add_beyond_text(payload: dict[str, Any], request: ChatRequest, provider: st
         payload["think"] = request.reasoning.effort_word() if levels else True
 
 
-def chat_payload(request: ChatRequest, stream: bool, provider: str = "ollama") -> dict[str, Any]:
+def context_size(high: int, max_tokens: int | None, window: int | None) -> int | None:
+    """The `num_ctx` to send for a prompt estimated at `high` tokens (see
+    `rlm_code.models.profiles.estimate_tokens`), or None to leave Ollama's own.
+
+    Ollama cuts a prompt longer than its context (`OLLAMA_DEFAULT_CONTEXT` unless configured)
+    without an error, so a prompt that could come near it gets a `num_ctx` that holds the
+    prompt plus the reply (`max_tokens`, else `REPLY_RESERVE`). It is rounded up to a power of
+    two, because Ollama reloads the model whenever `num_ctx` changes: conversations that grow
+    step through a few sizes instead of reloading on every turn. Capped at the model's
+    `window` when it is known. Smaller prompts send nothing, so a server configured with a
+    larger default context keeps it."""
+    needed = high + (max_tokens or REPLY_RESERVE)
+    if needed <= OLLAMA_DEFAULT_CONTEXT:
+        return None
+    size = 1 << (needed - 1).bit_length()
+    return min(size, window) if window else size
+
+
+def chat_payload(
+    request: ChatRequest, stream: bool, provider: str = "ollama", num_ctx: int | None = None
+) -> dict[str, Any]:
     """The `/api/chat` body; `UnsupportedParameterError` (before any I/O) for what Ollama
-    cannot do."""
+    cannot do. `num_ctx`: the context size to ask for (`context_size`)."""
     payload: dict[str, Any] = {
         "model": request.model,
         "messages": ollama_messages(request, provider),
@@ -141,6 +169,8 @@ def chat_payload(request: ChatRequest, stream: bool, provider: str = "ollama") -
     if request.tools or request.tool_choice or request.response_format or request.reasoning:
         _add_beyond_text(payload, request, provider)
     options = add_sampling({}, request.params, "num_predict", "stop")
+    if num_ctx is not None:
+        options["num_ctx"] = num_ctx
     if options:
         payload["options"] = options
     return payload

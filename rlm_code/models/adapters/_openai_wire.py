@@ -31,6 +31,7 @@ from __future__ import annotations
 from typing import Any
 
 from rlm_code.core.exceptions import UnsupportedParameterError
+from rlm_code.models.adapters.base import add_sampling
 from rlm_code.models.types import ChatRequest, ImagePart, Message, ReasoningSetting, TextPart
 
 REPLAY_TYPE = "openai.reasoning_field"
@@ -161,11 +162,34 @@ def add_features(
     return into
 
 
+def chat_payload(
+    request: ChatRequest,
+    stream: bool,
+    provider: str = "openai-compatible",
+    reasoning_param: str | None = "reasoning_effort",
+    stream_usage: bool = True,
+) -> dict[str, Any]:
+    """The raw-HTTP request body of `openai_compatible`: `max_tokens` (the name every
+    chat-completions host takes; OpenAI's SDK adapter sends `max_completion_tokens`), the
+    turns, tools, structured output and reasoning (above). `stream_usage`: ask a stream for
+    usage with `stream_options` (False where the host refuses it and reports usage unasked)."""
+    payload: dict[str, Any] = {
+        "model": request.model,
+        "messages": chat_messages(request),
+        "stream": stream,
+    }
+    if stream and stream_usage:
+        payload["stream_options"] = {"include_usage": True}
+    add_sampling(payload, request.params, "max_tokens", "stop")
+    return add_features(payload, request, provider, reasoning_param)
+
+
 __all__ = [
     "REASONING_FIELDS",
     "REASONING_PARAMS",
     "REPLAY_TYPE",
     "add_features",
     "chat_messages",
+    "chat_payload",
     "replay_detail",
 ]

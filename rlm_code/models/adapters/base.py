@@ -17,13 +17,15 @@ type has a row and that each row's class declares the same `adapter_type`).
 from __future__ import annotations
 
 import importlib
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from rlm_code.core.config import RetrySettings, TimeoutSettings
-from rlm_code.core.exceptions import SDKNotInstalledError
+from rlm_code.core.exceptions import ModelError, SDKNotInstalledError
+from rlm_code.models.profiles import ModelProfile, build_profile
 from rlm_code.models.providers.registry import ProviderSpec
 from rlm_code.models.types import (
     AdapterEvent,
@@ -76,6 +78,11 @@ class Adapter(ABC):
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
+        self._profile: ModelProfile | None = None
+        self._static: ModelProfile | None = None
+        self._profile_lock = threading.Lock()
+        # The user's overrides for this model; its `Connection` sets it (config files).
+        self.profile_overrides: Callable[[], Mapping[str, Any]] | None = None
 
     def __repr__(self) -> str:
         e = self.endpoint
@@ -129,6 +136,43 @@ class Adapter(ABC):
             tool_calls=calls,
             reasoning_details=reasoning_details or [],
         )
+
+    def probe_profile(self) -> dict[str, Any]:
+        """The `ModelProfile` fields a live server reports about this model (local servers:
+        context size, capabilities), within the connect timeout. Default: nothing (cloud
+        models come from the table). May raise a `ModelError`: the profile then skips it."""
+        return {}
+
+    def profile(self) -> ModelProfile:
+        """This connection's profile, built once (config overrides, live probe, table,
+        defaults; see `rlm_code.models.profiles`). Thread-safe; the probe runs at most once."""
+        profile = self._profile
+        if profile is not None:
+            return profile
+        with self._profile_lock:
+            if self._profile is None:
+                overrides = self.profile_overrides() if self.profile_overrides else {}
+                try:
+                    live = self.probe_profile()
+                except ModelError:
+                    live = {}  # a failed probe falls back to the table, silently
+                e = self.endpoint
+                self._profile = build_profile(e.spec, e.model, overrides, live)
+            return self._profile
+
+    def call_profile(self) -> ModelProfile:
+        """What a call reads on every request (`stream_usage`, `accepts_temperature`): the
+        full profile once it is built, else the same without the live probe (no I/O: the
+        probe only knows context sizes and capabilities, so the two agree on these)."""
+        profile = self._profile or self._static
+        if profile is not None:
+            return profile
+        with self._profile_lock:
+            if self._static is None:
+                overrides = self.profile_overrides() if self.profile_overrides else {}
+                e = self.endpoint
+                self._static = build_profile(e.spec, e.model, overrides)
+            return self._static
 
     def list_models(self) -> list[str]:
         """The models the provider says this account can use."""

@@ -10,7 +10,10 @@ cache, and then the input count is unknown (None), never 0. `done_reason` is the
 reason. A stream is NDJSON and must end with a `done: true` object.
 
 Tool calls, reasoning (`think` / `thinking`), structured output (`format`) and images are
-mapped in `_ollama_wire`, which also says what is refused before any I/O and why.
+mapped in `_ollama_wire`, which also says what is refused before any I/O and why. A long
+prompt gets `options.num_ctx` (Ollama would otherwise cut it to its default context without
+a word), sized from the model's profile (`/api/show`, probed once per connection); one that
+cannot fit the model at all raises `ContextLengthExceededError` before the request.
 """
 
 from __future__ import annotations
@@ -20,9 +23,18 @@ from typing import Any
 
 from rlm_code.core.exceptions import ModelNotFoundError, ResponseFormatError
 from rlm_code.models.adapters._lines import LineSplitter, loads
-from rlm_code.models.adapters._ollama_wire import ChatReader, chat_payload, parse_message
+from rlm_code.models.adapters._ollama_wire import (
+    OLLAMA_DEFAULT_CONTEXT,
+    REPLY_RESERVE,
+    ChatReader,
+    chat_payload,
+    context_size,
+    parse_message,
+)
+from rlm_code.models.adapters._profile_probe import ollama_profile
 from rlm_code.models.adapters.errors import safe_url
 from rlm_code.models.adapters.http_adapter import HTTPAdapter
+from rlm_code.models.profiles import check_fits, check_parameters, estimate_tokens
 from rlm_code.models.types import (
     AdapterEvent,
     ChatRequest,
@@ -120,8 +132,27 @@ class OllamaAdapter(HTTPAdapter):
             self.endpoint = replace(self.endpoint, model=resolved)
         return resolved
 
+    def probe_profile(self) -> dict[str, Any]:
+        """`/api/show`: the model's trained context length and its capabilities."""
+        timeout = self.endpoint.timeouts.connect
+        data = self._sync.request_json(
+            "POST", "/api/show", {"model": self.endpoint.model}, timeout=timeout, retry=False
+        )
+        return ollama_profile(data)
+
     def payload(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
-        return chat_payload(request, stream, self.endpoint.provider_id)
+        """The body, with `num_ctx` sized to a prompt that might not fit Ollama's default
+        context. Only such a prompt needs the model's profile (the `/api/show` probe, once
+        per connection); it is refused before the request when it cannot fit the model."""
+        provider = self.endpoint.provider_id
+        check_parameters(request, self.call_profile(), provider)
+        num_ctx = None
+        high = estimate_tokens(request)[1]
+        if high + (request.params.max_tokens or REPLY_RESERVE) > OLLAMA_DEFAULT_CONTEXT:
+            profile = self.profile()
+            high = check_fits(request, profile, provider)[1]
+            num_ctx = context_size(high, request.params.max_tokens, profile.context_window)
+        return chat_payload(request, stream, provider, num_ctx)
 
     def parse_reply(self, request: ChatRequest, data: Any) -> Response:
         """A whole reply, read by the same `ChatReader` as a stream's lines (so the two agree)."""

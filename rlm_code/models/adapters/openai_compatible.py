@@ -4,7 +4,9 @@ Groq, DeepSeek, ...).
 
 No SDK: `httpx2` for blocking calls and `aiohttp` for async ones, so this path stays within a
 few percent of a bare HTTP client. Streams ask for usage (`stream_options.include_usage`)
-and must end with `data: [DONE]`; a stream that stops without it raises, because the reply
+where the model's profile says the host takes it (Mistral refuses it with a 422 and sends
+usage unasked; see `rlm_code.models.profiles` for the parameter policy), and must end with
+`data: [DONE]`; a stream that stops without it raises, because the reply
 may be incomplete. Streams are parsed by the SSE rules (`_lines.SSEDecoder`).
 
 Usage buckets: `prompt_tokens` includes cached prompt tokens, reported as
@@ -51,15 +53,17 @@ from rlm_code.core.exceptions import (
 from rlm_code.models.adapters._lines import SSEDecoder, SSEEvent, loads
 from rlm_code.models.adapters._openai_wire import (
     REASONING_FIELDS,
-    add_features,
-    chat_messages,
+    chat_payload,
     replay_detail,
 )
+from rlm_code.models.adapters._profile_probe import probe
 from rlm_code.models.adapters._think import ThinkSplitter, split_think, starts_with_think
 from rlm_code.models.adapters._tool_calls import ToolCallAssembler, canonical_json, tool_call
-from rlm_code.models.adapters.base import Adapter, add_sampling, as_count
+from rlm_code.models.adapters.base import Adapter, as_count
 from rlm_code.models.adapters.errors import stream_error
 from rlm_code.models.adapters.http_adapter import HTTPAdapter
+from rlm_code.models.profiles import check_parameters
+from rlm_code.models.providers.model_profiles import LOCAL_PROBES
 from rlm_code.models.types import (
     AdapterEvent,
     ChatRequest,
@@ -75,25 +79,6 @@ from rlm_code.models.types import (
 )
 
 _DONE = b"[DONE]"
-
-
-def chat_payload(
-    request: ChatRequest,
-    stream: bool,
-    provider: str = "openai-compatible",
-    reasoning_param: str | None = "reasoning_effort",
-) -> dict[str, Any]:
-    """The request body (see `_openai_wire` for the turns, tools, structured output and the
-    reasoning knob named by the host's registry row)."""
-    payload: dict[str, Any] = {
-        "model": request.model,
-        "messages": chat_messages(request),
-        "stream": stream,
-    }
-    if stream:
-        payload["stream_options"] = {"include_usage": True}
-    add_sampling(payload, request.params, "max_tokens", "stop")
-    return add_features(payload, request, provider, reasoning_param)
 
 
 def _shape_error(provider: str, what: str) -> ResponseFormatError:
@@ -445,7 +430,16 @@ class OpenAICompatibleAdapter(HTTPAdapter):
 
     def payload(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
         spec = self.endpoint.spec
-        return chat_payload(request, stream, spec.provider_id, spec.reasoning_param)
+        profile = self.call_profile()
+        check_parameters(request, profile, spec.provider_id)
+        usage = profile.stream_usage == "stream_options"
+        return chat_payload(request, stream, spec.provider_id, spec.reasoning_param, usage)
+
+    def probe_profile(self) -> dict[str, Any]:
+        """A local server's own figures (`_profile_probe`); cloud hosts are not probed."""
+        e = self.endpoint
+        kind = LOCAL_PROBES.get(e.provider_id) if e.spec.is_local else None
+        return probe(kind, self._sync, e.model, e.timeouts.connect)
 
     def parse_reply(self, request: ChatRequest, data: Any) -> Response:
         spec = self.endpoint.spec

@@ -11,7 +11,9 @@ Requests use OpenAI's current parameter names: `max_completion_tokens` (not the 
 first message. Turns with images, tool calls and tool results, `tools`, `tool_choice`,
 `response_format` (`json_schema`) and `reasoning_effort` (a token budget becomes the nearest
 effort word) are built by `_openai_wire`, the same as for the raw HTTP adapter, and go to
-`chat.completions.create(**args)` unchanged.
+`chat.completions.create(**args)` unchanged. A `temperature` for a model whose profile says
+it takes none (the o1, o3, o4 and gpt-5 families) is refused before the request
+(`UnsupportedParameterError`; the policy is in `rlm_code.models.profiles`).
 
 Calls go through the SDK's `with_streaming_response` (the SDK still builds, authenticates and
 sends the request and maps error statuses), but the body is read and parsed here: so the
@@ -38,6 +40,7 @@ from rlm_code.models.adapters._openai_wire import add_features, chat_messages
 from rlm_code.models.adapters._stainless import StainlessAdapter
 from rlm_code.models.adapters.base import add_sampling
 from rlm_code.models.adapters.openai_compatible import ChatEvents, parse_completion, reply_of
+from rlm_code.models.profiles import check_parameters
 from rlm_code.models.types import ChatRequest, Response, Usage
 
 
@@ -52,13 +55,16 @@ class OpenAIAdapter(StainlessAdapter):
     key_env = "OPENAI_API_KEY"
 
     def _arguments(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
+        spec = self.endpoint.spec
+        profile = self.call_profile()
+        check_parameters(request, profile, spec.provider_id)  # temperature on o1/o3/o4/gpt-5
         args: dict[str, Any] = {"model": request.model, "messages": chat_messages(request)}
         add_sampling(args, request.params, "max_completion_tokens", "stop")
-        spec = self.endpoint.spec
         add_features(args, request, spec.provider_id, spec.reasoning_param)
         if stream:
             args["stream"] = True
-            args["stream_options"] = {"include_usage": True}
+            if profile.stream_usage == "stream_options":
+                args["stream_options"] = {"include_usage": True}
         return args
 
     def _create(self, client: Any) -> Any:

@@ -37,6 +37,7 @@ from typing import Any
 
 from rlm_code.testing.faults import Fault
 from rlm_code.testing.formats.openai import bearer_token
+from rlm_code.testing.modes import DEFAULT_MODEL_CONTEXT, capabilities, context_limit
 from rlm_code.testing.scripted import WireToolCall
 from rlm_code.testing.text import split_pieces
 from rlm_code.testing.wire import (
@@ -241,7 +242,11 @@ class OllamaFormat(WireFormat):
         }
 
     def render_show(self, name: str) -> JsonObject:
+        """`/api/show`: the trained context (a ``ctxN`` name part sets it) and the
+        capabilities the name implies (`rlm_code.testing.modes`)."""
         family = _details(name)["family"]
+        can = capabilities(name)
+        listed = ["completion", *(c for c in ("tools", "vision", "thinking") if can[c])]
         return {
             "modelfile": f"FROM {ollama_name(name)}\n",
             "parameters": "",
@@ -249,9 +254,9 @@ class OllamaFormat(WireFormat):
             "details": _details(name),
             "model_info": {
                 "general.architecture": family,
-                f"{family}.context_length": 131072,
+                f"{family}.context_length": context_limit(name) or DEFAULT_MODEL_CONTEXT,
             },
-            "capabilities": ["completion"],
+            "capabilities": listed,
             "modified_at": MODIFIED_AT,
         }
 
