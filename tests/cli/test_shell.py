@@ -136,7 +136,7 @@ def test_connect_with_arguments(
     sessions: list[Session], tmp_path: Path, fresh_server: LocalProtocolServer
 ) -> None:
     session, _ = start(sessions, tmp_path, VLLM_BASE_URL=fresh_server.openai_base_url)
-    session.prompt(FRESH_LABEL)
+    session.prompt(VLLM)  # nothing configured: the running server's first model (first_model)
     out = session.run("/connect vllm test-model", VLLM)
     assert f"connected to {VLLM} (vLLM at {fresh_server.openai_base_url})" in out
     assert "Echo: hi" in session.run("hi", VLLM)

@@ -34,7 +34,8 @@ def register(subparsers: Any) -> None:
         help="send one prompt and stream the reply",
         description=(
             "Send one prompt to a model and stream the reply to stdout. The model is --model, "
-            "else RLM_CODE_MODEL, else the config's default_model, else the built-in local "
+            "else RLM_CODE_MODEL, else the config's default_model, else the model of a running "
+            "local server (Ollama, LM Studio, llama.cpp, vLLM, ...), else the built-in local "
             "server (an offline echo model). Reasoning and notes go to stderr."
         ),
     )

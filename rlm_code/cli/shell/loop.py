@@ -22,11 +22,11 @@ Conversation history policy:
 
 Start-up (benchmarked against `python -c pass`): this module imports only the standard
 library. On a terminal, the connection is chosen before the first prompt (`--model`, else
-`RLM_CODE_MODEL`, else the config files, which are read only when one exists, else the
-built-in local server) and opened on a background thread (`startup`) started just
-before the prompt, so the prompt appears while the connector, the HTTP client and perhaps
-the built-in server load. With stdin not a terminal there are no prompts, and nothing is
-loaded until a line needs it.
+`RLM_CODE_MODEL`, else the config files, which are read only when one exists, else a
+running local server's model, else the built-in local server) and opened on a background
+thread (`startup`) started just before the prompt, so the prompt appears while the
+connector, the HTTP client and perhaps the built-in server load. With stdin not a terminal
+there are no prompts, and nothing is loaded until a line needs it.
 
 Errors are one line, `error: <message>`, saying what to do next; `--debug` adds the traceback.
 """
@@ -153,13 +153,13 @@ class Shell:
                 self.report(exc)
                 self.say("starting without a connection; fix the config or use /connect", dim=True)
                 broken = True
-        builtin = not model and not broken
-        if builtin:
-            from rlm_code.cli.session import BUILTIN_NOTE
-
-            self.note(BUILTIN_NOTE)
         # Started just before the first prompt (see `loop`), not here.
-        self.link = Link(config, model or None, builtin)
+        if not model and not broken:  # a running local server's model, else the built-in one
+            from rlm_code.cli.shell.startup import first_link
+
+            self.link = first_link(config, self.note)
+        else:
+            self.link = Link(config, model or None, False)
         return self.link
 
     def shutdown(self, code: int) -> None:

@@ -7,8 +7,12 @@ thread, shows the prompt, and only waits for the connection when something needs
 first message, `/connect`, `/status`...). Ctrl-C interrupts that wait.
 
 The choice follows `rlm_code.cli.session`: `--model`, else the default connection
-(`RLM_CODE_MODEL`, else `default_model` in the config files), else the built-in local server
-with the same note `ask` prints.
+(`RLM_CODE_MODEL`, else `default_model` in the config files), else the model of a running
+local server (`rlm_code.cli.first_model`), else the built-in local server, with the same notes
+`ask` prints. That last look (`first_link`) runs on the main thread before the first prompt,
+so the prompt and the note name the model that will answer; it is bounded by
+`first_model.DISCOVERY_TIMEOUT_S` and takes milliseconds when nothing runs (every port
+refuses at once).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from rlm_code.cli.first_model import FirstModel
     from rlm_code.core.config import ConfigManager
     from rlm_code.models.llm_connector import LLMConnector
 
@@ -33,10 +38,18 @@ NOTICE_AFTER_S = 0.5
 class Link:
     """Owns the connector (and the built-in server, when used) for the shell's lifetime."""
 
-    def __init__(self, config: ConfigManager | None, model: str | None, builtin: bool) -> None:
+    def __init__(
+        self,
+        config: ConfigManager | None,
+        model: str | None,
+        builtin: bool,
+        *,
+        first: FirstModel | None = None,
+    ) -> None:
         self.config = config
         self.model = model
         self.builtin = builtin
+        self.first = first  # a running local server's model, found by `first_link`
         self._stack = contextlib.ExitStack()
         self._ready = threading.Event()
         self._connector: LLMConnector | None = None
@@ -50,6 +63,8 @@ class Link:
             from rlm_code.cli.session import BUILTIN_MODEL
 
             return f"openai-compatible/{BUILTIN_MODEL}"
+        if self.first is not None:
+            return self.first.name
         return self.model
 
     def start(self) -> None:
@@ -86,6 +101,11 @@ class Link:
                 url = self._stack.enter_context(builtin_server())
                 connector.connect_to_model(
                     BUILTIN_MODEL, model_type="openai-compatible", base_url=url
+                )
+            elif self.first is not None:
+                first = self.first
+                connector.connect_to_model(
+                    first.model, model_type=first.provider_id, base_url=first.base_url
                 )
             elif self.model:
                 connector.connect_to_model(self.model)
@@ -134,6 +154,33 @@ class Link:
             self._stack.close()
 
 
+def first_link(config: ConfigManager | None, note: Callable[[str], object]) -> Link:
+    """The shell's link when no model is configured: a running local server's model, else
+    the built-in server; `note` gets the one-line notice saying which (as `ask` prints it).
+
+    `config` None means nothing is configured at all (`nothing_configured`): then a plain
+    TCP pre-look (`first_model.nothing_listens`) usually settles it without loading aiohttp
+    or the config module before the first prompt; otherwise the config is created here, once,
+    for the discovery and then the connection.
+    """
+    from rlm_code.cli.first_model import first_model_note, nothing_listens, pick_first_model
+    from rlm_code.cli.session import BUILTIN_NOTE
+
+    if config is None and nothing_listens(os.environ):
+        note(BUILTIN_NOTE)
+        return Link(None, None, True)
+    if config is None:
+        from rlm_code.core.config import ConfigManager
+
+        config = ConfigManager()
+    pick = pick_first_model(config)
+    if pick is None:
+        note(BUILTIN_NOTE)
+        return Link(config, None, True)
+    note(first_model_note(pick))
+    return Link(config, pick.name, False, first=pick)
+
+
 def nothing_configured() -> bool:
     """True when no source could name a default model: no `RLM_CODE_MODEL`, no `.env` or
     `rlm_config.yaml` in the working directory, no user `config.yaml`.
@@ -153,4 +200,4 @@ def nothing_configured() -> bool:
     return not any(os.path.exists(path) for path in files)
 
 
-__all__ = ["Link", "nothing_configured"]
+__all__ = ["Link", "first_link", "nothing_configured"]
