@@ -22,6 +22,7 @@ Gemini: ``POST /v1beta/models/{model}:generateContent``, ``...:streamGenerateCon
 Ollama: ``POST /api/chat``, ``POST /api/generate``, ``POST /api/show``, ``GET /api/tags``,
 ``GET /api/version``, ``GET /api/ps``, ``GET /`` ("Ollama is running").
 TGI: ``GET /info``; llama.cpp: ``GET /props``; both: ``GET /health``.
+LM Studio: ``GET /api/v0/models``; SGLang: ``GET /get_model_info`` (with OpenAI enabled).
 Routes of disabled protocols answer a plain 404.
 
 Keys
@@ -81,6 +82,31 @@ Every protocol speaks them as its provider does (streamed argument deltas, Anthr
 schema gets a valid instance; reasoning is ``"Thinking about: ..."``), see
 ``rlm_code.testing.scripted``. ``strict=True`` makes each protocol refuse, with its provider's
 real 400 body, a conversation that forgot a tool result or did not send reasoning back.
+
+Model profiles: context limits, capabilities, Ollama and Mistral modes
+-----------------------------------------------------------------------
+Driven by the model name alone (`rlm_code.testing.modes`), so no server flag is needed:
+
+* ``ctxN`` or ``ctxNk`` as a part of the name (``tiny-ctx8192``, ``coder-ctx32k:latest``) sets
+  the model's context window to N tokens (words). A prompt above it gets the protocol's own
+  context-length error (the ``context_length`` fault bodies, with the real figures); Ollama
+  instead cuts it, as below. ``/api/show`` (``model_info["<arch>.context_length"]``, else
+  131072), ``/props`` (``default_generation_settings.n_ctx`` of the served model: the first
+  one added with ``models=``, else ``test-model``; 4096 without ``ctxN``), ``/v1/models``
+  (vLLM's ``max_model_len``, only on names with ``ctxN``) and ``/api/v0/models``
+  (``loaded_context_length``, 4096 without ``ctxN``) report it.
+* ``vision``, ``-vl`` or ``llava`` in the name: images (Ollama ``capabilities``, LM Studio
+  ``type: "vlm"``, SGLang ``has_image_understanding``, llama.cpp ``modalities``); ``think`` or
+  ``-r1``: Ollama's ``thinking`` capability; ``notools``: no ``tools`` / ``tool_use``.
+* Ollama truncation: a prompt longer than the context is cut to its last tokens without an
+  error (``prompt_eval_count`` says how many were kept, the echo answers the tail), as Ollama
+  does. The context is ``options.num_ctx`` when sent, else 4096 (Ollama's default on machines
+  with less than 24 GiB of VRAM), never more than the model's own.
+* Mistral: a model named ``mistral*``, ``codestral*``, ``ministral*``, ``magistral*``,
+  ``devstral*`` or ``pixtral*`` on the OpenAI route answers ``stream_options`` or
+  ``max_completion_tokens`` with Mistral's 422 (``{"object": "error", "message": {"detail":
+  [{"type": "extra_forbidden", "loc": ["body", FIELD], ...}]}, "type":
+  "invalid_request_error"}``), and its streams carry usage without being asked.
 
 Recorded requests
 -----------------

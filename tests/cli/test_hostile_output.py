@@ -181,7 +181,7 @@ def test_models_live_output_is_filtered(tmp_path: Path) -> None:
         plain = run_cli("models", "vllm", "--live", cwd=tmp_path, env=env)
         as_json = run_cli("models", "vllm", "--live", "--json", cwd=tmp_path, env=env)
     assert plain.returncode == 0, plain.stderr
-    assert "evil-model" in plain.stdout.splitlines()
+    assert "evil-model" in [line.split()[0] for line in plain.stdout.splitlines()]
     assert_clean(plain.stdout)
     assert as_json.returncode == 0, as_json.stderr
     assert evil in json.loads(as_json.stdout)["models"]

@@ -241,3 +241,37 @@ def test_profile_as_dict_and_capabilities() -> None:
     assert data["context_window"] == 128_000
     assert data["sources"]["context_window"] == "table"
     assert profile.capabilities() == ["tools", "vision", "json_schema"]
+
+
+# -- shown to the user: `rlm-code models PROVIDER --live` and the shell's /status ---------------
+
+
+def test_models_live_shows_context_and_capabilities(
+    server: LocalProtocolServer, tmp_path: Path
+) -> None:
+    import json
+
+    from cli_process import run_cli
+
+    env = {
+        "OLLAMA_HOST": server.base_url,
+        "OPENAI_API_KEY": "sk-test-live",
+        "OPENAI_API_BASE": server.openai_base_url,
+    }
+    result = run_cli("models", "ollama", "--live", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert rows["coder-ctx32768:latest"].split()[1:] == ["32,768", "tools,", "json_schema"]
+    assert rows["pix-vision-think:latest"].split()[1] == "131,072"
+    assert "vision, reasoning" in rows["pix-vision-think:latest"]
+    result = run_cli("models", "ollama", "--live", "--json", env=env, cwd=tmp_path)
+    data = json.loads(result.stdout)
+    coder = data["profiles"]["coder-ctx32768:latest"]
+    assert (coder["context_window"], coder["sources"]["context_window"]) == (32768, "live")
+    assert "coder-ctx32768:latest" in data["models"]
+    # A cloud provider: the table (the server lists gpt-4o-mini among its models).
+    result = run_cli("models", "openai", "--live", "--json", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    mini = json.loads(result.stdout)["profiles"]["gpt-4o-mini"]
+    assert (mini["context_window"], mini["sources"]["context_window"]) == (128_000, "table")
+

@@ -2,7 +2,9 @@
 
 The list is the connector's curated list (`list_provider_example_models`: the catalog, else
 the provider's example models, with OpenCode's free-model rule), so `rlm-code models`, the
-shell and the library agree; `--live` asks the provider's API instead. `register` imports
+shell and the library agree; `--live` asks the provider's API instead, and shows each model's
+context window and capabilities from its profile (`rlm_code.models.profiles`: config overrides,
+a local server's own answer, the cloud table), with `?` where nothing knows. `register` imports
 nothing but argparse (start-up is benchmarked); everything else loads inside `run`.
 """
 
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from rlm_code.models.llm_connector import LLMConnector
+    from rlm_code.models.profiles import ModelProfile
     from rlm_code.models.providers.registry import ProviderSpec
 
 CURATED_LIMIT = 10_000  # "all of them": the connector's method takes a limit
@@ -79,6 +82,60 @@ def print_models(provider_id: str, models: list[str], as_json: bool) -> None:
         )
 
 
+def live_profiles(
+    connector: LLMConnector, spec: ProviderSpec, models: list[str]
+) -> dict[str, ModelProfile]:
+    """Each model's profile: a local server is asked about every model (one small request
+    each, within the connect timeout); cloud models come from the config and the table."""
+    from rlm_code.core.exceptions import ModelError
+    from rlm_code.models.connection import Connection
+    from rlm_code.models.profiles import build_profile
+    from rlm_code.models.resolve import resolve
+
+    config = connector.config_manager
+    profiles: dict[str, ModelProfile] = {}
+    for model in models:
+        if not spec.is_local:
+            overrides = config.model_profile(f"{spec.provider_id}/{model}")
+            profiles[model] = build_profile(spec, model, overrides)
+            continue
+        try:
+            resolved = resolve(config, connector.provider_registry, model, spec.provider_id)
+        except ModelError:  # a listed name we could not connect to (the server's text)
+            profiles[model] = build_profile(spec, model)
+            continue
+        conn = Connection(resolved, resolved.adapter_class(resolved.endpoint), config)
+        try:
+            profiles[model] = conn.profile()
+        finally:
+            conn.retire()
+    return profiles
+
+
+def print_profiles(provider_id: str, profiles: dict[str, ModelProfile], as_json: bool) -> None:
+    """`--live`: a table of model, context window and capabilities (or JSON with each
+    profile and the source of each field)."""
+    from rlm_code.cli._output import print_json, print_table
+    from rlm_code.cli.sanitize import strip_controls_one_line
+
+    if as_json:
+        details = {name: p.as_dict() for name, p in profiles.items()}
+        print_json({"provider": provider_id, "models": list(profiles), "profiles": details})
+        return
+    if not profiles:
+        print_models(provider_id, [], False)
+        return
+    rows = [
+        (
+            strip_controls_one_line(name),  # the server's text
+            f"{p.context_window:,}" if p.context_window else "?",
+            ", ".join(p.capabilities()) or "-",
+        )
+        for name, p in profiles.items()
+    ]
+    print_table(("model", "context", "capabilities"), rows)
+
+
 def run(args: argparse.Namespace) -> int:
     spec = resolve_provider(args.provider)
     if spec is None:
@@ -92,11 +149,15 @@ def run(args: argparse.Namespace) -> int:
         with LLMConnector() as connector:
             if args.live:
                 models = connector.list_models(spec.provider_id, live_only=True)
+                profiles = live_profiles(connector, spec, list(dict.fromkeys(models)))
             else:
                 models = curated_models(connector, spec)
     except (ConfigError, ModelError) as exc:
         if args.debug:
             raise
         return fail(str(exc), exit_code_for(exc))
-    print_models(spec.provider_id, models, args.json)
+    if args.live:
+        print_profiles(spec.provider_id, profiles, args.json)
+    else:
+        print_models(spec.provider_id, models, args.json)
     return EXIT_OK
