@@ -24,6 +24,8 @@ _EXPORTS: dict[str, str] = {
     "ResponseStream": "rlm_code.models.streaming",
     "AsyncResponseStream": "rlm_code.models.streaming",
     "Budget": "rlm_code.models.budget",
+    "Route": "rlm_code.models.routes",
+    "ModelProfile": "rlm_code.models.profiles",
     **dict.fromkeys(
         (
             "Response",
@@ -82,6 +84,7 @@ __all__ = [
     "MissingAPIKeyError",
     "ModelError",
     "ModelNotFoundError",
+    "ModelProfile",
     "ModelTimeoutError",
     "NotConnectedError",
     "ProviderConnectionError",
@@ -94,6 +97,7 @@ __all__ = [
     "Response",
     "ResponseFormatError",
     "ResponseStream",
+    "Route",
     "SDKNotInstalledError",
     "TextDelta",
     "ToolCall",

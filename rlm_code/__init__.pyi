@@ -23,7 +23,9 @@ from rlm_code.core.exceptions import SDKNotInstalledError as SDKNotInstalledErro
 from rlm_code.core.exceptions import UnsupportedParameterError as UnsupportedParameterError
 from rlm_code.models.budget import Budget as Budget
 from rlm_code.models.llm_connector import LLMConnector as LLMConnector
+from rlm_code.models.profiles import ModelProfile as ModelProfile
 from rlm_code.models.providers.registry import ProviderRegistry as ProviderRegistry
+from rlm_code.models.routes import Route as Route
 from rlm_code.models.streaming import AsyncResponseStream as AsyncResponseStream
 from rlm_code.models.streaming import ResponseStream as ResponseStream
 from rlm_code.models.types import Finished as Finished

@@ -21,6 +21,9 @@ kept for users of older versions):
       vllm: {base_url: http://gpu-box:8000/v1}
     timeouts: {connect: 10, read: 120}    # seconds
     retries: {max_attempts: 3, backoff_base: 0.5, backoff_max: 20}
+    routes:                               # named routes (see rlm_code.models.route_api)
+      sub: {model: provider/model, fallbacks: [other/model], max_concurrency: 8}
+    route_cooldown: {failures: 3, seconds: 30}
 
 Two settings are honoured only where a cloned project cannot write them — the user config file
 (or the real environment, never `.env`): `trust_project_base_urls: true` lets a project's
@@ -325,6 +328,37 @@ class ConfigManager:
                 enabled, path = True, Path(os.path.abspath(Path(raw).expanduser()))
         log_content = self.get("ledger.log_content", False) is True
         return LedgerSettings(enabled, path, log_content, source)
+
+    # -- routes (rlm_code.models.route_api) -------------------------------------------------
+
+    def route_settings(self, name: str) -> tuple[dict[str, Any], bool] | None:
+        """`(settings, from_project)` of the route `name` under `routes:` (the project file's
+        beats the user's), or None when no file names it."""
+        self._settings()
+        for layer in reversed(self._layers):
+            found = _lookup(layer.settings, "routes")
+            if isinstance(found, dict) and isinstance(found.get(name), dict):
+                return found[name], layer.project
+        return None
+
+    @property
+    def route_cooldown(self) -> tuple[int, float]:
+        """`(failures, seconds)`: a route target that fails this many times in a row (with an
+        error another target could fix) is skipped for that long; `route_cooldown:
+        {failures: 3, seconds: 30}` by default."""
+        return (
+            int(self.get("route_cooldown.failures", 3)),
+            float(self.get("route_cooldown.seconds", 30.0)),
+        )
+
+    def provider_limits(self, provider_id: str) -> tuple[Any, Any, Any] | None:
+        """`(max_concurrency, requests_per_minute, tokens_per_minute)` set for a provider under
+        `providers.<id>`, shared by every route to it with the same key and URL; None if unset."""
+        values = tuple(
+            self.get(f"providers.{provider_id}.{name}")
+            for name in ("max_concurrency", "requests_per_minute", "tokens_per_minute")
+        )
+        return None if values == (None, None, None) else values
 
     @property
     def timeouts(self) -> TimeoutSettings:

@@ -25,7 +25,14 @@ __all__ = ["USER_ONLY", "load_yaml", "url_keys", "validate_settings"]
 
 _SCHEMA: dict[str, Any] = {
     "default_model": str,
-    "providers": {"*": {"base_url": str}},
+    "providers": {
+        "*": {
+            "base_url": str,
+            "max_concurrency": int,
+            "requests_per_minute": float,
+            "tokens_per_minute": float,
+        }
+    },
     "timeouts": {"connect": float, "read": float},
     "retries": {"max_attempts": int, "backoff_base": float, "backoff_max": float},
     "trust_project_base_urls": bool,
@@ -44,6 +51,18 @@ _SCHEMA: dict[str, Any] = {
             "stream_usage": str,
         }
     },
+    # Named routes and their cooldown (`rlm_code.models.route_api`, `rlm_code.models.fallback`).
+    "routes": {
+        "*": {
+            "model": str,
+            "base_url": str,
+            "fallbacks": list,
+            "max_concurrency": int,
+            "requests_per_minute": float,
+            "tokens_per_minute": float,
+        }
+    },
+    "route_cooldown": {"failures": int, "seconds": float},
 }
 # Settings a project file may not hold: the first two relax what a project file may do; the
 # usage ledger is the user's own record (a project must not move it into the repository, turn
@@ -113,7 +132,50 @@ def load_yaml(path: Path) -> tuple[dict[str, Any], dict[tuple[str, ...], int]]:
     return data, lines
 
 
+def _fallbacks(value: Any, where: str) -> list[Any]:
+    """A route's `fallbacks`: model names or `{model, base_url}` mappings."""
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: expected a list of models or {{model, base_url}} mappings")
+    items: list[Any] = []
+    for item in value:
+        if isinstance(item, dict) and set(item) <= {"model", "base_url"} and "model" in item:
+            entry = {k: _coerce(v, str, where) for k, v in item.items()}
+            _check_model(entry["model"], where)
+            if "base_url" in entry:
+                _check_url(entry["model"], entry["base_url"], where)
+            items.append(entry)
+        elif isinstance(item, str) and item.strip():
+            items.append(_check_model(item.strip(), where))
+        else:
+            raise ConfigError(f"{where}: each fallback is a model or a {{model, base_url}} mapping")
+    return items
+
+
+def _check_model(value: str, where: str) -> str:
+    """A `provider/model` name (or a bare model): no spaces, no empty parts, known provider."""
+    provider, slash, model = value.partition("/")
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise ConfigError(f"{where}: '{value}' contains spaces or control characters")
+    if slash and (not provider or not model or model.endswith("/") or "//" in model):
+        raise ConfigError(f"{where}: '{value}' must be provider/model, e.g. vllm/my-model")
+    if slash and ProviderRegistry.default().get(provider) is None:
+        raise ConfigError(f"{where}: '{value}' names unknown provider '{provider}'")
+    return value
+
+
+def _check_url(model: str, url: str, where: str) -> None:
+    spec = ProviderRegistry.default().infer_provider_from_model(model)
+    try:
+        if spec is not None and spec.host_form_port is not None:
+            url = normalize_host_url(url, spec.host_form_port, "'base_url'")
+        check_base_url(url, "'base_url'")
+    except InvalidInputError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
 def _coerce(value: Any, kind: type, where: str) -> Any:
+    if kind is list:
+        return _fallbacks(value, where)
     if kind is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false")
@@ -127,10 +189,10 @@ def _coerce(value: Any, kind: type, where: str) -> Any:
             raise ConfigError(f"{where}: expected a whole number of at least 1")
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{where}: expected a number of seconds")
+        raise ConfigError(f"{where}: expected a number")
     number = float(value)
     if not math.isfinite(number) or number <= 0:
-        raise ConfigError(f"{where}: expected a positive, finite number of seconds")
+        raise ConfigError(f"{where}: expected a positive, finite number")
     return number
 
 
@@ -154,6 +216,12 @@ def _check_value(key_path: tuple[str, ...], value: Any, where: str) -> Any:
     """Checks beyond the type: what `ask` and the resolver would otherwise trip over later."""
     registry = ProviderRegistry.default()
     name = ".".join(key_path)
+    if len(key_path) == 3 and key_path[0] == "routes":
+        if key_path[2] == "model":
+            _check_model(value, where)
+        elif key_path[2] == "base_url":  # the form here; the row's rules when it is used
+            _check_url("", value, where)
+        return value
     if key_path == ("default_model",):
         provider, slash, model = value.partition("/")
         if any(ch.isspace() or not ch.isprintable() for ch in value):

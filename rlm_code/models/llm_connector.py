@@ -31,12 +31,13 @@ from rlm_code.core.redact import install_log_redaction
 from rlm_code.models import calls
 from rlm_code.models.budget import Budget
 from rlm_code.models.connection import NOT_CONNECTED_STATUS, Connection
-from rlm_code.models.message_calls import MessageCalls
 from rlm_code.models.metering import Metering
 from rlm_code.models.prompting import build_request, make_params
 from rlm_code.models.provider_status import supported_providers
 from rlm_code.models.providers.registry import ProviderRegistry, ProviderSpec
 from rlm_code.models.resolve import curated_models, resolve
+from rlm_code.models.route_api import RouteMethods, _Pool
+from rlm_code.models.routes import Route
 from rlm_code.models.types import ChatRequest
 from rlm_code.models.usage import UsageTracker
 from rlm_code.models.usage_api import UsageMethods
@@ -44,10 +45,10 @@ from rlm_code.models.usage_api import UsageMethods
 log = logging.getLogger("rlm_code.connector")
 
 
-class LLMConnector(MessageCalls, UsageMethods):
-    """Connects to one model at a time; generates plain, streamed and async replies
-    (`complete`/`stream`/`acomplete`/`astream`, inherited from `MessageCalls`, return typed
-    `Response`s and events)."""
+class LLMConnector(RouteMethods, UsageMethods):
+    """Connects to one model (or configured route) at a time; generates plain, streamed and
+    async replies (`complete`/`stream`/`acomplete`/`astream`, from `MessageCalls`, return typed
+    `Response`s and events); `route()` gives pooled handles on other models (`route_api`)."""
 
     def __init__(
         self,
@@ -61,6 +62,8 @@ class LLMConnector(MessageCalls, UsageMethods):
         self.provider_registry = registry if registry is not None else ProviderRegistry.default()
         self._lock = threading.Lock()
         self._connection: Connection | None = None
+        self._active_route: Route | None = None  # connect_to_model(NAME of a configured route)
+        self._pool = _Pool()
         self._metering = Metering(UsageTracker(), self._open_ledger)
         self.budget = budget
 
@@ -93,13 +96,15 @@ class LLMConnector(MessageCalls, UsageMethods):
     def close(self) -> None:
         """Disconnect; the client closes when the calls still running on it have ended."""
         self.disconnect()
+        self._close_routes()
         self._metering.close()
 
     async def aclose(self) -> None:
         with self._lock:
-            conn, self._connection = self._connection, None
-        if conn is not None:
+            conn, self._connection, self._active_route = self._connection, None, None
+        if conn is not None and not self._pooled(conn):
             await conn.aretire()
+        await self._aclose_routes()
         self._metering.close()
 
     # -- connection ------------------------------------------------------------------------
@@ -136,7 +141,7 @@ class LLMConnector(MessageCalls, UsageMethods):
             endpoint.base_url,
             resolved.route,
         )
-        return Connection(resolved, adapter)
+        return Connection(resolved, adapter, self.config_manager)
 
     def connect_to_model(
         self,
@@ -152,20 +157,26 @@ class LLMConnector(MessageCalls, UsageMethods):
         `/api/tags` (a missing model fails with the installed models and the pull hint), the
         OpenAI-compatible ones through one short `/models` request, so a stopped server fails
         now rather than at the first prompt. Calls already running on the previous connection
-        finish on it; its client closes after the last of them.
+        finish on it; its client closes after the last of them. The name of a configured route
+        connects to that route: calls use its fallbacks and limits.
         """
-        conn = self._open(model_name, model_type, api_key, base_url)
+        route = self._named_route(model_name, model_type, api_key, base_url)
+        conn = (
+            route.targets[0].conn
+            if route
+            else self._open(model_name, model_type, api_key, base_url)
+        )
         with self._lock:
-            previous, self._connection = self._connection, conn
-        if previous is not None:
+            previous, self._connection, self._active_route = self._connection, conn, route
+        if previous is not None and not self._pooled(previous):
             previous.retire()
         return True
 
     def disconnect(self) -> None:
         """Forget the current connection (its client closes once its running calls end)."""
         with self._lock:
-            previous, self._connection = self._connection, None
-        if previous is not None:
+            previous, self._connection, self._active_route = self._connection, None, None
+        if previous is not None and not self._pooled(previous):
             previous.retire()
 
     def _hold_current(self) -> Connection:
@@ -178,7 +189,9 @@ class LLMConnector(MessageCalls, UsageMethods):
 
     def get_connection_status(self) -> dict[str, Any]:
         """What the connector is connected to; never the key itself."""
-        conn = self._connection
+        route, conn = self._active_route, self._connection
+        if route is not None:
+            return route.status()
         return conn.status() if conn is not None else dict(NOT_CONNECTED_STATUS)
 
     # -- generation ------------------------------------------------------------------------
@@ -223,6 +236,10 @@ class LLMConnector(MessageCalls, UsageMethods):
         """The connected model's whole reply to `prompt` (see `prompting` for `context`).
 
         `timeout` bounds the whole call, connecting and reading included."""
+        if (route := self._active_route) is not None:
+            return route.generate_response(
+                prompt, system_prompt, context, **_kw(temperature, max_tokens, stop, timeout)
+            )
         prepared = self._prepare(
             prompt, system_prompt, context, temperature, max_tokens, stop, timeout
         )
@@ -241,6 +258,10 @@ class LLMConnector(MessageCalls, UsageMethods):
     ) -> Generator[str, None, None]:
         """Yield the reply's text as it arrives. Stopping early closes the connection
         cleanly and still records the usage received so far."""
+        if (route := self._active_route) is not None:
+            return route.stream_response(
+                prompt, system_prompt, context, **_kw(temperature, max_tokens, stop, timeout)
+            )
         prepared = self._prepare(
             prompt, system_prompt, context, temperature, max_tokens, stop, timeout
         )
@@ -258,6 +279,10 @@ class LLMConnector(MessageCalls, UsageMethods):
         timeout: float | None = None,
     ) -> str:
         """Async twin of `generate_response`."""
+        if (route := self._active_route) is not None:
+            return await route.agenerate_response(
+                prompt, system_prompt, context, **_kw(temperature, max_tokens, stop, timeout)
+            )
         prepared = self._prepare(
             prompt, system_prompt, context, temperature, max_tokens, stop, timeout
         )
@@ -275,40 +300,14 @@ class LLMConnector(MessageCalls, UsageMethods):
         timeout: float | None = None,
     ) -> AsyncGenerator[str, None]:
         """Async twin of `stream_response` (use with `async for`)."""
+        if (route := self._active_route) is not None:
+            return route.astream_response(
+                prompt, system_prompt, context, **_kw(temperature, max_tokens, stop, timeout)
+            )
         prepared = self._prepare(
             prompt, system_prompt, context, temperature, max_tokens, stop, timeout
         )
         return calls.astream(*prepared, self._metering).text()  # type: ignore[return-value]
-
-    def generate_response_with_model(
-        self,
-        prompt: str,
-        model_name: str,
-        model_type: str | None = None,
-        system_prompt: str | None = None,
-        context: dict[str, Any] | None = None,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        *,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        stop: str | list[str] | None = None,
-        timeout: float | None = None,
-    ) -> str:
-        """One reply from another model through a temporary connection of its own.
-
-        The current connection is neither read nor changed, whether this succeeds or fails
-        and whatever other threads do meanwhile.
-        """
-        make_params(temperature, max_tokens, stop, timeout)  # bad arguments fail before I/O
-        temporary = self._open(model_name, model_type, api_key, base_url)
-        try:
-            prepared = self._prepare(
-                prompt, system_prompt, context, temperature, max_tokens, stop, timeout, temporary
-            )
-            return calls.complete(*prepared, self._metering).text
-        finally:
-            temporary.retire()
 
     # -- providers and models --------------------------------------------------------------
 
@@ -390,6 +389,10 @@ class LLMConnector(MessageCalls, UsageMethods):
         from rlm_code.models.providers.acp_discovery import discover_acp_agents
 
         return discover_acp_agents(timeout=timeout, config_manager=self.config_manager)
+
+
+def _kw(temperature: Any, max_tokens: Any, stop: Any, timeout: Any) -> dict[str, Any]:
+    return {"temperature": temperature, "max_tokens": max_tokens, "stop": stop, "timeout": timeout}
 
 
 __all__ = ["LLMConnector"]

@@ -19,6 +19,7 @@ from typing import ParamSpec
 from aiohttp import web
 
 from rlm_code.testing.app import build_app
+from rlm_code.testing.limits import install_limits
 from rlm_code.testing.scripted import ScriptedReply
 from rlm_code.testing.state import (
     DEFAULT_MAX_RECORDED_BODY,
@@ -70,6 +71,7 @@ class LocalProtocolServer:
         allow_remote: bool = False,
         max_recorded_requests: int = DEFAULT_MAX_RECORDED_REQUESTS,
         max_recorded_body: int = DEFAULT_MAX_RECORDED_BODY,
+        ratelimit: tuple[int, float] | None = None,
     ) -> None:
         if not is_loopback(host) and not allow_remote:
             raise ValueError(
@@ -91,6 +93,8 @@ class LocalProtocolServer:
             raise ValueError("require_key must be a non-empty key, True (any key) or None")
         if latency_ms < 0:
             raise ValueError("latency_ms must not be negative")
+        if ratelimit is not None and (int(ratelimit[0]) < 1 or not float(ratelimit[1]) > 0):
+            raise ValueError("ratelimit is (requests >= 1, window seconds > 0)")
         if max_recorded_requests < 0 or max_recorded_body < 0:
             raise ValueError("max_recorded_requests and max_recorded_body must not be negative")
         extra = [name for name in (models or ()) if name not in DEFAULT_MODELS]
@@ -107,6 +111,7 @@ class LocalProtocolServer:
                 strict=strict,
                 max_recorded_requests=max_recorded_requests,
                 max_recorded_body=max_recorded_body,
+                ratelimit=(int(ratelimit[0]), float(ratelimit[1])) if ratelimit else None,
             )
         )
         self._port: int | None = None
@@ -176,6 +181,25 @@ class LocalProtocolServer:
 
     def clear_requests(self) -> None:
         self._state.clear_requests()
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being answered now (see `rlm_code.testing.limits`)."""
+        return self._state.counter("in_flight")
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most requests answered at once since the start or `reset_counters()`."""
+        return self._state.counter("max_in_flight")
+
+    @property
+    def connections_opened(self) -> int:
+        """TCP connections that sent a request since the start or `reset_counters()`."""
+        return self._state.counter("connections_opened")
+
+    def reset_counters(self) -> None:
+        """Zero `max_in_flight` and `connections_opened` (`in_flight` too: call it idle)."""
+        self._state.reset_counters()
 
     def script_faults(self, modes: Iterable[str]) -> None:
         """Queue faults (names from FAULT_MODES, or "ok"); each next request takes one."""
@@ -263,6 +287,7 @@ class LocalProtocolServer:
 
     async def _startup(self) -> None:
         app = build_app(self._state)
+        install_limits(app, self._state)  # load counters, x-ratelimit headers
         # access_log=None: URLs can carry a Gemini ``?key=``, and keys never go to a log.
         runner = web.AppRunner(
             app, handle_signals=False, access_log=None, shutdown_timeout=_SHUTDOWN_GRACE_S

@@ -103,6 +103,7 @@ class ServerConfig:
     strict: bool = False  # answer forgotten tool results / reasoning with the real 400s
     max_recorded_requests: int = DEFAULT_MAX_RECORDED_REQUESTS
     max_recorded_body: int = DEFAULT_MAX_RECORDED_BODY
+    ratelimit: tuple[int, float] | None = None  # (requests, window seconds): see testing.limits
 
     def enabled(self, *names: str) -> bool:
         """True when any of ``names`` is an enabled protocol."""
@@ -120,9 +121,64 @@ class ServerState:
     _faults: deque[str | None] = field(default_factory=deque)
     _replies: dict[str, str] = field(default_factory=dict)
     _queued: deque[ScriptedReply] = field(default_factory=deque)
+    _load: dict[str, int] = field(default_factory=dict)
+    _peers: dict[object, None] = field(default_factory=dict)  # bounded, oldest first
+    _window: list[float] = field(default_factory=lambda: [0.0, 0.0])  # start, requests
 
     def __post_init__(self) -> None:
         self._requests = deque(maxlen=self.config.max_recorded_requests)
+        self.reset_counters()
+
+    # -- load counters (rlm_code.testing.limits) ---------------------------------------------
+
+    def reset_counters(self) -> None:
+        with self._lock:
+            self._load.update(in_flight=0, max_in_flight=0, connections_opened=0)
+            self._peers.clear()
+
+    def counter(self, name: str) -> int:
+        with self._lock:
+            return self._load[name]
+
+    def enter(self) -> None:
+        with self._lock:
+            load = self._load
+            load["in_flight"] += 1
+            load["max_in_flight"] = max(load["max_in_flight"], load["in_flight"])
+
+    def leave(self) -> None:
+        with self._lock:
+            self._load["in_flight"] -= 1
+
+    def opened_by(self, peer: object) -> None:
+        """Count a connection the first time its client address and port send a request."""
+        if peer is None:
+            return
+        with self._lock:
+            if peer in self._peers:
+                return
+            self._peers[peer] = None
+            self._load["connections_opened"] += 1
+            if len(self._peers) > 65536:
+                del self._peers[next(iter(self._peers))]
+
+    def take_request(self, limit: tuple[int, float], now: float) -> tuple[bool, dict[str, str]]:
+        """Count one request against the fixed window; `(allowed, rate-limit headers)`."""
+        allowed_n, span = limit
+        with self._lock:
+            start, used = self._window
+            if now - start >= span:
+                start, used = now, 0.0
+            allowed = used < allowed_n
+            if allowed:
+                used += 1
+            self._window[:] = [start, used]
+        reset = max(0.0, start + span - now)
+        return allowed, {
+            "x-ratelimit-limit-requests": str(allowed_n),
+            "x-ratelimit-remaining-requests": str(int(allowed_n - used)),
+            "x-ratelimit-reset-requests": f"{reset:.3f}s",
+        }
 
     # -- recording ------------------------------------------------------------------------------
 

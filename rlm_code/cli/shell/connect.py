@@ -114,8 +114,16 @@ MODES: tuple[Choice[str], ...] = (
 
 
 def run_picker(host: Host, provider: str | None = None) -> None:
-    """Mode -> provider -> model -> connect; every step can be cancelled."""
+    """Mode -> provider -> model -> connect; every step can be cancelled. `/connect NAME` of a
+    configured route (not a provider id) connects to that route."""
     connector = host.connector()
+    if (
+        provider is not None
+        and connector.provider_registry.get(provider) is None
+        and connector.config_manager.route_settings(provider) is not None
+    ):
+        host.connect(ConnectRequest(provider))
+        return
     providers = {p["id"]: p for p in connector.get_supported_providers()}
     servers: dict[str, LocalServer] | None = None
     if provider is None:

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -108,7 +108,10 @@ class AsyncBody:
 
 
 class AsyncHTTP:
-    """Non-blocking JSON-over-HTTP client for one connection (aiohttp)."""
+    """Non-blocking JSON-over-HTTP client for one connection (aiohttp); `on_headers` as for
+    `SyncHTTP`."""
+
+    on_headers: Callable[[Any], None] | None = None
 
     def __init__(
         self,
@@ -173,6 +176,8 @@ class AsyncHTTP:
                 allow_redirects=False,
             )
         opened = AsyncBody(self, response, url, deadline)
+        if self.on_headers is not None:
+            self.on_headers(response.headers)
         status = response.status
         if status >= 300:
             content = b""

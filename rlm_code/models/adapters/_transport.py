@@ -217,7 +217,10 @@ class SyncBody:
 
 
 class SyncHTTP:
-    """Blocking JSON-over-HTTP client for one connection."""
+    """Blocking JSON-over-HTTP client for one connection. `on_headers`, when set, sees every
+    answer's headers (a route reads the provider's rate-limit headers there)."""
+
+    on_headers: Callable[[Any], None] | None = None
 
     def __init__(
         self,
@@ -267,6 +270,8 @@ class SyncHTTP:
             request = client.build_request(method, url, content=body, timeout=timeout)
             response = client.send(request, stream=True)
         opened = SyncBody(self, response, url, deadline)
+        if self.on_headers is not None:
+            self.on_headers(response.headers)
         status = response.status_code
         if status >= 300:
             content = b""

@@ -13,7 +13,7 @@ talking) and the stream returns; a body that ends without the marker raises `unt
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from rlm_code.models.adapters._transport import SyncHTTP
@@ -54,6 +54,14 @@ class HTTPAdapter(Adapter):
             endpoint.provider_id, endpoint.base_url, self._headers, endpoint.timeouts, self._retry
         )
         self._async: AsyncHTTP | None = None
+        self._hook: Callable[[Any], None] | None = None
+
+    def watch_headers(self, hook: Callable[[Any], None]) -> None:
+        """Show every answer's headers to `hook` (both transports): routes learn rate limits."""
+        self._sync.on_headers = hook
+        self._hook = hook
+        if self._async is not None:
+            self._async.on_headers = hook
 
     @property
     def _aio(self) -> AsyncHTTP:
@@ -65,6 +73,7 @@ class HTTPAdapter(Adapter):
             self._async = AsyncHTTP(
                 e.provider_id, e.base_url, self._headers, e.timeouts, self._retry
             )
+            self._async.on_headers = self._hook
         return self._async
 
     @abstractmethod
