@@ -160,6 +160,17 @@ class Adapter(ABC):
                 self._profile = build_profile(e.spec, e.model, overrides, live)
             return self._profile
 
+    def settle_profile(self, live: Mapping[str, Any]) -> ModelProfile:
+        """Build the profile from a probe's answer the caller got itself (an async probe,
+        so an event loop is never blocked by the blocking one); a profile already built
+        stays."""
+        with self._profile_lock:
+            if self._profile is None:
+                overrides = self.profile_overrides() if self.profile_overrides else {}
+                e = self.endpoint
+                self._profile = build_profile(e.spec, e.model, overrides, live)
+            return self._profile
+
     def call_profile(self) -> ModelProfile:
         """What a call reads on every request (`stream_usage`, `accepts_temperature`): the
         full profile once it is built, else the same without the live probe (no I/O: the

@@ -18,10 +18,11 @@ cannot fit the model at all raises `ContextLengthExceededError` before the reque
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-from rlm_code.core.exceptions import ModelNotFoundError, ResponseFormatError
+from rlm_code.core.exceptions import ModelError, ModelNotFoundError, ResponseFormatError
 from rlm_code.models.adapters._lines import LineSplitter, loads
 from rlm_code.models.adapters._ollama_wire import (
     OLLAMA_DEFAULT_CONTEXT,
@@ -139,6 +140,45 @@ class OllamaAdapter(HTTPAdapter):
             "POST", "/api/show", {"model": self.endpoint.model}, timeout=timeout, retry=False
         )
         return ollama_profile(data)
+
+    def _needs_profile(self, request: ChatRequest) -> bool:
+        """Whether the prompt could come near Ollama's default context (then `num_ctx` is
+        sized from the model's profile)."""
+        if self._profile is not None:
+            return False
+        reply = request.params.max_tokens or REPLY_RESERVE
+        return estimate_tokens(request)[1] + reply > OLLAMA_DEFAULT_CONTEXT
+
+    async def _aprobe(self, request: ChatRequest) -> None:
+        """The `/api/show` probe on the async client, before an async call needs it."""
+        if not self._needs_profile(request):
+            return
+        timeout = self.endpoint.timeouts.connect
+        try:
+            data = await self._aio.request_json(
+                "POST", "/api/show", {"model": self.endpoint.model}, timeout=timeout, retry=False
+            )
+        except ModelError:
+            data = None  # a failed probe falls back to the table, silently
+        self.settle_profile(ollama_profile(data))
+
+    async def acomplete(self, request: ChatRequest) -> Response:
+        await self._aprobe(request)
+        return await super().acomplete(request)
+
+    def astream(self, request: ChatRequest) -> AsyncIterator[AdapterEvent]:
+        if self._needs_profile(request):
+            return self._astream_probed(request)
+        return super().astream(request)
+
+    async def _astream_probed(self, request: ChatRequest) -> AsyncIterator[AdapterEvent]:
+        await self._aprobe(request)
+        events = super().astream(request)
+        try:
+            async for event in events:
+                yield event
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
 
     def payload(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
         """The body, with `num_ctx` sized to a prompt that might not fit Ollama's default

@@ -65,6 +65,45 @@ def test_the_same_prompt_streamed_is_answered_whole(
     assert stream.response.usage.input_tokens == 6000
 
 
+def test_async_calls_probe_on_the_async_client_and_answer_whole(
+    server: LocalProtocolServer, connector: LLMConnector
+) -> None:
+    import asyncio
+
+    connector.connect_to_model("ollama/llama3.2", base_url=server.base_url)
+    prompt = " ".join(f"a{i}" for i in range(6000))
+
+    async def run() -> tuple[str, str, int | None]:
+        whole = await connector.acomplete(prompt)
+        stream = connector.astream(prompt + " more")
+        text = "".join([piece async for piece in stream.text()])
+        return whole.text, text, stream.response.usage.input_tokens
+
+    whole, streamed, tokens = asyncio.run(run())
+    assert whole == "Echo: " + prompt
+    assert streamed == "Echo: " + prompt + " more" and tokens == 6001
+    (show,) = [r for r in server.requests if r.path == "/api/show"]
+    assert "aiohttp" in show.headers.get("user-agent", "").lower()  # not the blocking client
+    assert all(b["options"]["num_ctx"] >= 7024 for b in bodies(server, "/api/chat"))
+
+
+def test_an_async_stream_probes_first_when_it_is_the_first_call(
+    server: LocalProtocolServer, connector: LLMConnector
+) -> None:
+    import asyncio
+
+    connector.connect_to_model("ollama/tiny-ctx2048", base_url=server.base_url)
+
+    async def run() -> None:
+        stream = connector.astream("word " * 20000)
+        with pytest.raises(ContextLengthExceededError):
+            async for _ in stream.text():
+                pass
+
+    asyncio.run(run())
+    assert len(bodies(server, "/api/show")) == 1 and bodies(server, "/api/chat") == []
+
+
 def test_a_prompt_that_cannot_fit_is_refused_before_the_request(
     server: LocalProtocolServer, connector: LLMConnector
 ) -> None:
