@@ -275,3 +275,33 @@ def test_models_live_shows_context_and_capabilities(
     mini = json.loads(result.stdout)["profiles"]["gpt-4o-mini"]
     assert (mini["context_window"], mini["sources"]["context_window"]) == (128_000, "table")
 
+
+class _Shell:
+    """Just enough of the shell for `/status`."""
+
+    def __init__(self, connector: object) -> None:
+        import io
+
+        self._connector = connector
+        self.out = io.StringIO()
+        self.history: list[dict[str, str]] = []
+        self.system: str | None = None
+
+    def connector(self) -> object:
+        return self._connector
+
+    def say(self, text: str, dim: bool = False) -> None:
+        self.out.write(text + "\n")
+
+
+def test_status_shows_the_profile(server: LocalProtocolServer, tmp_path: Path) -> None:
+    from rlm_code.cli.shell.commands import cmd_status
+    from rlm_code.models.llm_connector import LLMConnector
+
+    with LLMConnector(config_manager=ConfigManager(project_root=tmp_path)) as connector:
+        connector.connect_to_model("ollama/pix-vision-think", base_url=server.base_url)
+        shell = _Shell(connector)
+        cmd_status(shell, "")  # type: ignore[arg-type]
+    rows = {line.split()[0]: line for line in shell.out.getvalue().splitlines() if line.strip()}
+    assert rows["context"].split()[1:] == ["131,072", "tokens", "(live)"]
+    assert rows["supports"].split()[1:] == ["tools,", "vision,", "reasoning,", "json_schema"]

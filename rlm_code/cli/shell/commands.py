@@ -100,12 +100,28 @@ def cmd_status(shell: Shell, rest: str) -> None:
             ("base URL", redact(str(status["base_url"]))),
             ("API key", key),
             ("route", status.get("route") or "-"),
+            *_profile_rows(connector),
         ]
         table(shell, ("connection", ""), rows)
     turns = sum(1 for m in shell.history if m["role"] == "user")
     system = shell.system
     shell.say(f"conversation: {turns} exchange{'s' if turns != 1 else ''}", dim=True)
     shell.say(f"system prompt: {_preview(system) if system else '(none)'}", dim=True)
+
+
+def _profile_rows(connector: LLMConnector) -> list[tuple[str, str]]:
+    """The model's context window and capabilities, with where they came from (a local
+    server is asked once per connection, within the connect timeout; nothing on failure)."""
+    from rlm_code.core.exceptions import ModelError
+
+    try:
+        profile = connector.profile()
+    except ModelError:
+        return []
+    window = profile.context_window
+    source = profile.sources.get("context_window", "default")
+    context = f"{window:,} tokens ({source})" if window else "unknown"
+    return [("context", context), ("supports", ", ".join(profile.capabilities()) or "-")]
 
 
 def _preview(text: str, limit: int = 60) -> str:
