@@ -132,12 +132,18 @@ def test_tokens_per_minute_paces_calls_within_ten_percent(tmp_path: Path) -> Non
         connector.close()
 
 
-def test_the_provider_ratelimit_headers_are_learned(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "model",
+    ["vllm/test-model", "openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5-20250929"],
+)
+def test_the_provider_ratelimit_headers_are_learned(tmp_path: Path, model: str) -> None:
     """A server allowing 5 requests a 0.5 s window: the route pauses when the headers say
-    none remain, so 12 calls never meet a 429 (the retries are off)."""
+    none remain, so 12 calls never meet a 429 (the retries are off). Raw HTTP and the SDKs."""
     with run_local_server(ratelimit=(5, 0.5)) as server:
         connector = _connector(tmp_path)
-        route = connector.route("vllm/test-model", base_url=server.openai_base_url)
+        url = server.base_url if model.startswith("anthropic") else server.openai_base_url
+        key = "sk-ant-test-learn-0123456789" if model.startswith("anthropic") else None
+        route = connector.route(model, api_key=key or "sk-test-learn-0123456789", base_url=url)
         started = time.monotonic()
         for i in range(12):
             assert route.generate_response(f"x{i}") == f"Echo: x{i}"

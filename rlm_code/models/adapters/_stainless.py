@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, ClassVar, Protocol
 
 from rlm_code.core.config import TimeoutSettings
@@ -198,11 +198,13 @@ class StainlessAdapter(Adapter):
             "max_retries": 0,
             "timeout": sdk_timeout(httpx2, endpoint.timeouts),
         }
+        self._hook: Callable[[Any], None] | None = None  # `watch_headers`
         self._client = getattr(sdk, self.sync_client)(
             **self._client_options,
             http_client=sdk.DefaultHttpxClient(
                 transport=deadline_transport(httpx2, sdk.DEFAULT_CONNECTION_LIMITS),
                 follow_redirects=False,
+                event_hooks={"response": [self._on_response]},
             ),
         )
         self._async_clients: LoopLocal[Any] = LoopLocal(
@@ -212,11 +214,25 @@ class StainlessAdapter(Adapter):
     def _new_async_client(self) -> Any:
         # The shared TLS context makes a client per event loop cheap (~0.3 ms, not ~18 ms).
         http_client = self._sdk.DefaultAsyncHttpxClient(
-            verify=default_ssl_context(), follow_redirects=False
+            verify=default_ssl_context(),
+            follow_redirects=False,
+            event_hooks={"response": [self._aon_response]},
         )
         return getattr(self._sdk, self.async_client)(
             **self._client_options, http_client=http_client
         )
+
+    def watch_headers(self, hook: Callable[[Any], None]) -> None:
+        """Show every raw answer's headers to `hook` (routes learn rate limits there)."""
+        self._hook = hook
+
+    def _on_response(self, response: Any) -> None:
+        if self._hook is not None:
+            self._hook(response.headers)
+
+    async def _aon_response(self, response: Any) -> None:
+        if self._hook is not None:
+            self._hook(response.headers)
 
     # -- what a subclass names ----------------------------------------------------------
 
