@@ -108,6 +108,14 @@ Driven by the model name alone (`rlm_code.testing.modes`), so no server flag is 
   [{"type": "extra_forbidden", "loc": ["body", FIELD], ...}]}, "type":
   "invalid_request_error"}``), and its streams carry usage without being asked.
 
+Load counters and rate limits
+-----------------------------
+``server.in_flight``, ``server.max_in_flight`` (since ``server.reset_counters()``) and
+``server.connections_opened`` give the server's view of a client's concurrency and connection
+reuse. ``ratelimit=(N, WINDOW_S)`` makes the server act like a provider with a request limit:
+OpenAI-style ``x-ratelimit-*`` headers on every answer and a 429 with ``Retry-After`` past the
+limit (see ``rlm_code.testing.limits``).
+
 Recorded requests
 -----------------
 ``server.requests`` lists what the server received, for assertions, and is bounded so a
