@@ -12,7 +12,10 @@ stream carrying a single 40 MB / 15 MB SSE line (`line40`, `line15`, in `long_li
 reply carrying a tool call, whole or streamed (`tools_seq`, `tools_stream`, in `tool_call.py`).
 `seq_ledger` is `seq` again, run by the runner with the usage ledger on for `ours` (a fresh file
 in `$RLM_CODE_LEDGER`) and off for `ours_off`; when the ledger is on, the row count of its file
-is checked after the timed loop (`ledger_cases.check_rows`).
+is checked after the timed loop (`ledger_cases.check_rows`). `route` (issue 14, in
+`route_case.py`) is one sub-model call through `generate_response_with_model`'s pooled route
+against `generate_response` on the current connection; an operation with a `check_after`
+attribute has it called after the timed loop, its dict merged into the result.
 
 Module level is standard library only: the same file runs in the rlm-code 0.1.13 virtual
 environment (contender `rlm013`), where this project's packages must not be importable.
@@ -36,6 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fixtures
 import ledger_cases
 import long_line
+import route_case
 import tool_call
 
 PROMPT = fixtures.PROMPT
@@ -649,6 +653,7 @@ SYNC_CASES: dict[str, dict[str, Callable[[int], Op]]] = {
     "ollama": {"httpx": ollama_httpx, "ours": ollama_ours},
     **long_line.cases(),
     **tool_call.cases(),
+    **route_case.cases(),
 }
 ASYNC_CASES: dict[str, dict[str, Callable[[int], Any]]] = {
     "async": {
@@ -713,6 +718,9 @@ def run_sync(
             call()
         seconds = time.perf_counter() - started
     result: dict[str, Any] = {"ops": n, "seconds": seconds, "us_per_op": seconds / n * 1e6}
+    check_after = getattr(call, "check_after", None)  # e.g. route: all calls shared one route
+    if check_after is not None:
+        result.update(check_after())
     rows = ledger_cases.check_rows(1 + warmup + n)  # None: the ledger is off
     if rows is not None:
         result["ledger_rows"] = rows

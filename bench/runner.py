@@ -31,6 +31,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 import fixtures  # noqa: E402
 import ledger_cases  # noqa: E402
+import route_case  # noqa: E402
 import startup  # noqa: E402
 
 CONTENDERS = HERE / "contenders.py"
@@ -201,6 +202,27 @@ def build_cases(quick: bool) -> list[Case]:
             target=ledger_cases.SEQ_LEDGER_TARGET,
             info={"ours_off": "10. The same calls with the ledger off (as every other row)"},
             delta=("ours", "ours_off"),
+        ),
+        Case(
+            "route",
+            "11. Sub-model calls through a pooled route (`generate_response_with_model`)",
+            "call",
+            "current",
+            [
+                Contender(
+                    "current",
+                    "ours: `generate_response` on the current connection (baseline)",
+                ),
+                Contender(
+                    "ours",
+                    "ours: `generate_response_with_model(prompt, 'test-model', "
+                    "'openai-compatible', base_url=...)`, no connection",
+                ),
+                Contender("httpx2", "bare `httpx2.Client` POST + `json.loads`"),
+            ],
+            n=n(2000),
+            warmup=100,
+            target=route_case.TARGET,
         ),
         Case(
             "async",
@@ -914,9 +936,9 @@ def main() -> None:
         "--only",
         default=os.environ.get("BENCH_ONLY", ""),
         help=(
-            "comma-separated case keys (seq, seq_ledger, stream, tools_seq, tools_stream, async, "
-            "sdk_openai, ..., line40, line15, ollama, cold, startup, startup_ledger, discover, "
-            "memory); default $BENCH_ONLY, else every case"
+            "comma-separated case keys (seq, seq_ledger, route, stream, tools_seq, tools_stream, "
+            "async, sdk_openai, ..., line40, line15, ollama, cold, startup, startup_ledger, "
+            "discover, memory); default $BENCH_ONLY, else every case"
         ),
     )
     parser.add_argument("--no-write", action="store_true", help="do not touch BENCHMARKS.md")
