@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every benchmark against a local nginx and write the tables into BENCHMARKS.md.
 #
-#   bash bench/run.sh            # the full run (about 8 minutes on 2 cores, venvs built)
+#   bash bench/run.sh            # the full run (about 10 minutes on 2 cores, venvs built)
 #   bash bench/run.sh --quick    # counts / 10, 2 rounds: a smoke test of the harness
 #
 #   bash bench/run.sh --profile CASE CONTENDER [N]
