@@ -24,14 +24,16 @@ A route without limits has no `Limits` object at all, so the cost per call is on
 
 from __future__ import annotations
 
-import asyncio
 import re
 import threading
 import time
 from collections import deque
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # asyncio loads with the first async call (issue 11: blocking start-up)
+    import asyncio
 
 from rlm_code.core.exceptions import InvalidInputError
 from rlm_code.models.types import Usage
@@ -83,6 +85,8 @@ class Gate:
             if self._used < self.size and not self._waiters:
                 self._used += 1
                 return
+            import asyncio  # only async callers get here: the event loop is running already
+
             loop = asyncio.get_running_loop()
             future: asyncio.Future[None] = loop.create_future()
             entry = (loop, future)
@@ -209,6 +213,8 @@ class Limits:
         try:
             wait = self._wait()
             if wait > 0:
+                import asyncio  # loaded already: this is an async call
+
                 await asyncio.sleep(wait)
         except BaseException:
             self.exit(None)
