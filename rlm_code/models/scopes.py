@@ -115,8 +115,3 @@ class Scope:
             out = self._tally.as_dict()
             out["failed_calls"] = self._tally.failed_calls
             return out
-
-
-def active_scopes() -> tuple[Scope, ...]:
-    """The scopes in effect here, outermost first."""
-    return ACTIVE.get()

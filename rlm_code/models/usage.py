@@ -108,31 +108,6 @@ class UsageTracker:
             tally = self._by_model[key] = Tally()
         return tally
 
-    def record(
-        self,
-        provider_id: str,
-        model: str,
-        usage: Usage,
-        *,
-        streamed: bool = False,
-        interrupted: bool = False,
-        latency_ms: float | None = None,
-        finish_reason: str | None = None,
-    ) -> None:
-        """Count one call that reached the provider and produced (part of) a reply."""
-        self.record_call(
-            CallRecord(
-                time.time(),
-                provider_id,
-                model,
-                usage,
-                latency_ms=latency_ms,
-                finish_reason=finish_reason,
-                streamed=streamed,
-                interrupted=interrupted,
-            )
-        )
-
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             t = self._totals
@@ -154,10 +129,6 @@ class UsageTracker:
             by_model = {key: tally.as_dict() for key, tally in self._by_model.items()}
             last = self._last_call
         return {"totals": totals, "by_model": by_model, "last_call": last and last.as_dict()}
-
-    def scope_names(self) -> list[str]:
-        with self._lock:
-            return sorted(self._by_scope)
 
     def reset(self) -> None:
         with self._lock:

@@ -8,6 +8,7 @@ import math
 import pytest
 
 from rlm_code.core.exceptions import InvalidInputError
+from rlm_code.models.call_record import CallRecord
 from rlm_code.models.prompting import MAX_PROMPT_CHARS, build_request, make_params
 from rlm_code.models.types import Usage
 from rlm_code.models.usage import UsageTracker, usage_delta
@@ -17,7 +18,9 @@ def test_a_call_with_only_completion_tokens_is_flagged_unknown() -> None:
     # Ollama with a cached prompt reports `eval_count` but no `prompt_eval_count`.
     tracker = UsageTracker()
     before = tracker.snapshot()
-    tracker.record("ollama", "llama3.2", Usage(input_tokens=None, output_tokens=7))
+    tracker.record_call(
+        CallRecord(0.0, "ollama", "llama3.2", Usage(input_tokens=None, output_tokens=7))
+    )
     summary = tracker.summary()
     assert summary["totals"]["unknown_usage_calls"] == 1
     assert summary["totals"]["completion_tokens"] == 7
@@ -31,7 +34,7 @@ def test_a_call_with_only_completion_tokens_is_flagged_unknown() -> None:
 def test_a_call_with_both_counts_is_known_and_cache_counts_as_prompt() -> None:
     tracker = UsageTracker()
     usage = Usage(input_tokens=10, output_tokens=4, cache_read_tokens=90, reasoning_tokens=2)
-    tracker.record("openai", "gpt-4o", usage, finish_reason="length")
+    tracker.record_call(CallRecord(0.0, "openai", "gpt-4o", usage, finish_reason="length"))
     summary = tracker.summary()
     totals = summary["totals"]
     assert totals["unknown_usage_calls"] == 0

@@ -231,14 +231,6 @@ def require_sdk(module_name: str, provider: str) -> Any:
         ) from None
 
 
-def openai_messages(request: ChatRequest) -> list[dict[str, str]]:
-    """Chat-completions messages: the system prompt first, then the turns."""
-    messages = [{"role": m.role, "content": m.content} for m in request.messages]
-    if request.system:
-        messages.insert(0, {"role": "system", "content": request.system})
-    return messages
-
-
 def add_sampling(
     into: dict[str, Any], params: GenerationParams, max_tokens: str, stop: str
 ) -> dict[str, Any]:
