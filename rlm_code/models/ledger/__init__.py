@@ -7,11 +7,6 @@ it finished. Why these choices:
 - WAL journal, `synchronous=NORMAL`: a commit is one append to the WAL file, durable against
   a crash of the process (not of the machine), and readers never block the writer. Many
   processes share the file; each waits up to `BUSY_TIMEOUT_S` for the write lock.
-- The WAL is copied back into the database (a checkpoint: two `fdatasync`s of several ms,
-  run inside whichever INSERT crosses the threshold) every `WAL_CHECKPOINT_PAGES` pages,
-  about every 2,000 calls, rather than SQLite's default 1,000 pages (every ~170 calls): the
-  stall is then a few µs a call on average, and the WAL stays under ~16 MB. SQLite also
-  checkpoints when the last connection closes.
 - One connection per `Ledger`, opened on first use and guarded by a lock, so threads share it
   and `import rlm_code.models.ledger` imports no `sqlite3`. A forked child drops the
   connection it inherited (SQLite connections must not cross `fork`) and opens its own.
@@ -59,7 +54,6 @@ log = logging.getLogger("rlm_code.ledger")
 
 BUSY_TIMEOUT_S = 5.0  # how long a write waits for another process's write lock
 REOPEN_AFTER_S = 30.0  # after the file could not be opened, when to try again
-WAL_CHECKPOINT_PAGES = 4000  # 4 KiB pages of WAL between checkpoints (see the docstring)
 _TEXT_CACHE_MAX = 1024  # redacted model and scope names kept (they repeat on every call)
 
 
@@ -130,7 +124,6 @@ class Ledger:
             if str(mode).lower() != "wal":
                 connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA synchronous = NORMAL")
-            connection.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
             migrate(connection)
         except BaseException:
             connection.close()
